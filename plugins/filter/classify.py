@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubenode.ipvs_reuse contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+name: classify
+short_description: Classify a node's IPVS connection-reuse facts
+version_added: 1.0.0
+description:
+  - Runs the classification engine of this collection on the controller, over the facts returned by
+    M(kubenode.ipvs_reuse.ipvs_facts) (C(ansible_facts.ipvs_reuse)) or a dict of the same shape.
+  - Returns the verdict (V(not_applicable), V(safe), V(problem1), V(problem2), V(unknown)), the mitigation
+    (V(none), V(pin_sysctl), V(switch_iptables), V(os_upgrade)), whether the kernel carries the reuse fix
+    (C(kernel_fix)), and the reasons, each naming its source.
+  - Missing or malformed facts give V(unknown) with mitigation V(none); they never raise.
+author:
+  - kubenode.ipvs_reuse contributors
+positional: policy
+options:
+  _input:
+    description: The C(ipvs_reuse) facts of one node.
+    type: dict
+    required: true
+  policy:
+    description:
+      - Classification policy, as the O(kubenode.ipvs_reuse.ipvs_facts#module:policy) option of the facts module.
+      - An invalid policy raises an error naming the wrong key.
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Re-classify gathered facts with a site policy
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.ipvs_reuse | kubenode.ipvs_reuse.classify({'fallback_mitigation': 'switch_iptables'}) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The classification.
+  type: dict
+  contains:
+    verdict:
+      description: One of V(not_applicable), V(safe), V(problem1), V(problem2), V(unknown).
+      type: str
+    mitigation:
+      description: One of V(none), V(pin_sysctl), V(switch_iptables), V(os_upgrade).
+      type: str
+    kernel_fix:
+      description: Whether the kernel carries the reuse fix f0a5e4d7a594; V(null) when it cannot be told.
+      type: bool
+    weight0_fix:
+      description: Whether the kernel carries c95c07836fa4 (reuse with weight-0 backends); V(null) when unknown.
+      type: bool
+    pin_value:
+      description: The conn_reuse_mode value to pin when the mitigation is V(pin_sysctl).
+      type: int
+    pin_needs_keeper:
+      description: Whether kube-proxy rewrites the value at start, so the pin must be re-asserted after each start.
+      type: bool
+    states:
+      description: The sysctl values and verdict now, after kube-proxy's next start, and after a reboot.
+      type: dict
+    reasons:
+      description: The facts and rules that led to the verdict, each with C(rule), C(text) and C(source).
+      type: list
+      elements: dict
+    warnings:
+      description: Findings that do not change the verdict (overridden kube-proxy values, leftovers).
+      type: list
+      elements: str
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import PolicyError, classify
+
+
+def classify_filter(facts, policy=None):
+    try:
+        return classify(facts, policy or {})
+    except PolicyError as exc:
+        raise AnsibleFilterError("kubenode.ipvs_reuse.classify: invalid policy: %s" % exc)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"classify": classify_filter}

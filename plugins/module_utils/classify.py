@@ -1,0 +1,430 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubenode.ipvs_reuse contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Classify one node from its ipvs_reuse facts. Pure: no I/O, standard library only.
+
+Flow: read the facts -> establish the kernel's fixes -> model the node in three
+states (live now, after kube-proxy's next start, after a reboot) -> classify each
+state with the decision table -> take the worst -> decide the mitigation from the
+policy. Every step appends a reason naming its source.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+try:
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+except ImportError:  # pragma: no cover - direct import from a checkout
+    from . import knowledge as K  # type: ignore
+
+_VERSION_RE = re.compile(r"^\s*v?(\d{1,4})\.(\d{1,4})(?:\.(\d{1,6}))?")
+SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
+
+
+class PolicyError(ValueError):
+    """The policy given by the user cannot be applied."""
+
+
+def parse_version(text):
+    """'v1.27.3-eks-a5565ad' -> (1, 27, 3); '4.18.0-305.el8' -> (4, 18, 0); else None."""
+    if not isinstance(text, str):
+        return None
+    match = _VERSION_RE.match(text)
+    if not match:
+        return None
+    return tuple(int(part) if part is not None else 0 for part in match.groups())
+
+
+def format_version(version):
+    return ".".join(str(part) for part in version) if version else "unknown"
+
+
+def validate_policy(policy):
+    """Merge a user policy over the default one; raise PolicyError on bad input."""
+    merged = dict(K.DEFAULT_POLICY)
+    if policy is None:
+        policy = {}
+    if not isinstance(policy, dict):
+        raise PolicyError("policy must be a dict, got %s" % type(policy).__name__)
+    unknown_keys = sorted(set(policy) - set(K.DEFAULT_POLICY))
+    if unknown_keys:
+        raise PolicyError("unknown policy keys: %s (known: %s)"
+                          % (", ".join(unknown_keys), ", ".join(sorted(K.DEFAULT_POLICY))))
+    merged.update(policy)
+    if not isinstance(merged["allow_pin"], bool):
+        raise PolicyError("policy.allow_pin must be true or false")
+    if merged["fallback_mitigation"] not in K.FALLBACK_MITIGATIONS:
+        raise PolicyError("policy.fallback_mitigation must be one of %s, got %r"
+                          % (", ".join(K.FALLBACK_MITIGATIONS), merged["fallback_mitigation"]))
+    entries = merged["known_kernels"]
+    if not isinstance(entries, list):
+        raise PolicyError("policy.known_kernels must be a list of entries")
+    for index, entry in enumerate(entries):
+        where = "policy.known_kernels[%d]" % index
+        if not isinstance(entry, dict):
+            raise PolicyError("%s must be a dict" % where)
+        if not entry.get("release_regex") and not entry.get("marker"):
+            raise PolicyError("%s needs release_regex or marker" % where)
+        if entry.get("release_regex"):
+            try:
+                re.compile(entry["release_regex"])
+            except (re.error, TypeError) as exc:
+                raise PolicyError("%s.release_regex is not a valid regular expression: %s" % (where, exc))
+        for key in ("fix2", "fix1"):
+            if entry.get(key) not in (True, False, None):
+                raise PolicyError("%s.%s must be true, false or null" % (where, key))
+    return merged
+
+
+# ---------------------------------------------------------------- reading facts
+
+def _section(facts, name):
+    value = facts.get(name) if isinstance(facts, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _int_or_none(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _str_or_none(value):
+    return value if isinstance(value, str) and value.strip() else None
+
+
+class _Reasons(list):
+    def add(self, rule, text, source):
+        self.append({"rule": rule, "text": text, "source": source})
+
+
+# ------------------------------------------------------------- kernel knowledge
+
+def _entry_matches(entry, release, markers):
+    marker = entry.get("marker")
+    if marker:
+        return marker in markers
+    try:
+        match = re.search(entry.get("release_regex") or "", release or "")
+    except (re.error, TypeError):
+        return False
+    if not match or not release:
+        return False
+    min_build = entry.get("min_build")
+    if min_build is not None:
+        try:
+            return int(match.group(1)) >= int(min_build)
+        except (IndexError, TypeError, ValueError):
+            return False
+    return True
+
+
+def _os_matches(entry, os_facts):
+    for key in ("os_id", "os_version_id"):
+        wanted = entry.get(key)
+        if wanted is not None and str(wanted) != str(os_facts.get(key[3:]) or ""):
+            return False
+    return True
+
+
+def _by_version(rules, version):
+    for rule in rules:
+        if rule["series"] is not None and tuple(version[:2]) != rule["series"]:
+            continue
+        if tuple(version) >= rule["min"]:
+            return rule
+    return None
+
+
+def kernel_fixes(release, markers, os_facts, known_kernels):
+    """Return ({"fix2": bool|None, "fix1": bool|None}, [(rule, text, source)])."""
+    found = {"fix2": None, "fix1": None}
+    notes = []
+    version = parse_version(release)
+    for entry in list(known_kernels) + K.KNOWN_KERNELS:
+        if not _entry_matches(entry, release, markers) or not _os_matches(entry, os_facts):
+            continue
+        for key in ("fix2", "fix1"):
+            if found[key] is None and entry.get(key) is not None:
+                found[key] = entry[key]
+                notes.append(("known_kernel", "kernel %s matches known build '%s': %s %s"
+                              % (release, entry.get("name", "unnamed"),
+                                 "carries" if entry[key] else "lacks",
+                                 K.FIX2_COMMIT if key == "fix2" else K.FIX1_COMMIT),
+                              entry.get("source", "policy.known_kernels")))
+        break
+    if version is not None:
+        for key, rules, commit in (("fix2", K.FIX2_BY_VERSION, K.FIX2_COMMIT),
+                                   ("fix1", K.FIX1_BY_VERSION, K.FIX1_COMMIT)):
+            if found[key] is not None:
+                continue
+            rule = _by_version(rules, version)
+            if rule is not None:
+                found[key] = rule["fixed"]
+                notes.append(("fix_by_version", "kernel %s carries %s" % (format_version(version), commit),
+                              rule["source"]))
+    for key, commit in (("fix2", K.FIX2_COMMIT), ("fix1", K.FIX1_COMMIT)):
+        if found[key] is None:
+            notes.append(("fix_unknown", "cannot establish that kernel %s carries %s: counted as unfixed"
+                          % (release, commit), "domain reference: version rules and known builds"))
+    return found, notes
+
+
+# ------------------------------------------------------------ kube-proxy model
+
+def kube_proxy_line(version):
+    if version is None:
+        return None
+    for line in K.KUBE_PROXY_LINES:
+        if line["first"] <= tuple(version[:2]) <= line["last"]:
+            return line
+    return None
+
+
+def kube_proxy_conn_reuse_write(line, kernel_version):
+    """What kube-proxy writes to conn_reuse_mode at start: 0, "leave", or None (unknown)."""
+    if line is None or kernel_version is None:
+        return None
+    rule = line["conn_reuse_mode"]
+    below_sysctl = tuple(kernel_version[:2]) < K.CONN_REUSE_MODE_SYSCTL_SINCE
+    at_or_above_fix = tuple(kernel_version[:2]) >= K.KUBE_PROXY_CONN_REUSE_FIXED_KERNEL
+    if rule == "untouched":
+        return "leave"
+    if rule == "zero":
+        return "leave" if below_sysctl else 0
+    if rule == "zero_unless_old":
+        return "leave" if below_sysctl else 0
+    if rule == "zero_below_5_9":
+        return "leave" if below_sysctl or at_or_above_fix else 0
+    if rule == "uncertain_5_9":
+        if below_sysctl:
+            return "leave"
+        return None if at_or_above_fix else 0
+    return None
+
+
+# ---------------------------------------------------------------- decision table
+
+def classify_state(crm, conntrack, expire_nodest, fixes):
+    """Rows 2-7 of the decision table for one set of sysctl values."""
+    if crm is None or conntrack is None:
+        return "unknown", "conn_reuse_mode or conntrack unknown in this state"
+    if crm == 0:
+        if fixes["fix1"] is True and expire_nodest == 1:
+            return "safe", ("conn_reuse_mode=0 with expire_nodest_conn=1 on a kernel with %s: new connections "
+                            "to drained backends are rescheduled (row 6)" % K.FIX1_COMMIT)
+        return "problem1", ("conn_reuse_mode=0: new connections on a reused client port stay on the old backend"
+                            "%s (rows 2/3)" % ("" if expire_nodest == 1 else ", and expire_nodest_conn=%s" % expire_nodest))
+    if conntrack == 1 and fixes["fix2"] is not True:
+        return "problem2", ("conn_reuse_mode=%d with conntrack=1 on a kernel without %s: the first SYN on a "
+                            "reused port is dropped (row 4)" % (crm, K.FIX2_COMMIT))
+    if conntrack == 1:
+        return "safe", "conn_reuse_mode=%d with conntrack=1 on a kernel with %s (row 5)" % (crm, K.FIX2_COMMIT)
+    return "safe", ("conn_reuse_mode=%d with conntrack=%d: no SYN drop, but conntrack=0 was set by something "
+                    "other than kube-proxy (row 7)" % (crm, conntrack))
+
+
+def _worst(states):
+    verdict = "safe"
+    for name, (state_verdict, _text) in states:
+        if SEVERITY[state_verdict] > SEVERITY[verdict]:
+            verdict = state_verdict
+    return verdict
+
+
+# ------------------------------------------------------------------- the engine
+
+def _unknown(reasons, rule, text, source, extra=None):
+    reasons.add(rule, text, source)
+    result = {"verdict": "unknown", "mitigation": "none", "kernel_fix": None, "weight0_fix": None,
+              "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
+              "warnings": []}
+    if extra:
+        result.update(extra)
+    return result
+
+
+def classify(facts, policy=None):
+    """Classify one node. Never raises on bad facts; raises PolicyError on a bad policy."""
+    merged_policy = validate_policy(policy)
+    try:
+        return _classify(facts, merged_policy)
+    except Exception as exc:  # noqa: BLE001 - a classifier must answer, not crash the fleet run
+        reasons = _Reasons()
+        return _unknown(reasons, "internal_error", "the facts could not be read: %s: %s"
+                        % (type(exc).__name__, exc), "classify.py")
+
+
+def _classify(facts, policy):
+    reasons = _Reasons()
+    warnings = []
+    if not isinstance(facts, dict):
+        return _unknown(reasons, "no_facts", "no ipvs_reuse facts were given", "input")
+
+    proxy = _section(facts, "kube_proxy")
+    mode = _str_or_none(proxy.get("mode"))
+    mode_source = _str_or_none(proxy.get("mode_source")) or "kube_proxy.mode"
+    ipvs = _section(facts, "ipvs")
+    if mode is None:
+        leftovers = ipvs.get("kube_ipvs0") is True or (_int_or_none(ipvs.get("virtual_services")) or 0) > 0
+        return _unknown(reasons, "mode_unknown",
+                        "the kube-proxy mode could not be determined from any signal%s; pass proxy_mode"
+                        % (" (IPVS state exists, but leftovers do not prove the current mode)" if leftovers else ""),
+                        "kube_proxy.signals")
+    if mode.lower() != "ipvs":
+        reasons.add("row1_not_ipvs", "kube-proxy runs in %s mode, so the IPVS reuse bug does not apply" % mode,
+                    mode_source)
+        if ipvs.get("kube_ipvs0") is True or (_int_or_none(ipvs.get("virtual_services")) or 0) > 0:
+            warnings.append("IPVS leftovers (kube-ipvs0 or virtual services) exist although the mode is %s" % mode)
+        return {"verdict": "not_applicable", "mitigation": "none", "kernel_fix": None, "weight0_fix": None,
+                "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
+                "warnings": warnings}
+    reasons.add("mode_ipvs", "kube-proxy runs in IPVS mode", mode_source)
+
+    kernel = _section(facts, "kernel")
+    release = _str_or_none(kernel.get("release"))
+    kernel_version = parse_version(release)
+    if kernel_version is None:
+        return _unknown(reasons, "kernel_unknown", "the kernel release %s cannot be parsed"
+                        % (repr(release) if release else "is missing"), kernel.get("source") or "kernel.release")
+    os_facts = _section(facts, "os")
+    sysctl = _section(facts, "sysctl")
+    markers = [name for name, value in sysctl.items() if value is not None]
+
+    kp_version_text = _str_or_none(proxy.get("version"))
+    kp_version = parse_version(kp_version_text)
+    kp_line = kube_proxy_line(kp_version)
+    kp_source = _str_or_none(proxy.get("version_source")) or "kube_proxy.version"
+    if kp_version_text and kp_version is None:
+        warnings.append("kube-proxy version %r cannot be parsed; treated as unknown" % kp_version_text)
+
+    # Row 9: kernels without the sysctl always reuse (behaviour of problem 1).
+    if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE:
+        reasons.add("row9_old_kernel", "kernel %s is older than 4.1: there is no conn_reuse_mode, IPVS always "
+                    "sends a reused port to the old backend" % release, "d752c3645717 (4.1)")
+        if kp_line is not None and kp_line["fails_without_sysctl"]:
+            reasons.add("row9_kube_proxy_fails", "kube-proxy %s cannot start in IPVS mode on this kernel"
+                        % kp_version_text, kp_line["source"])
+        return _decide("problem1", {"fix2": False, "fix1": False}, None, reasons, warnings, policy, {})
+
+    if ipvs.get("sysctl_dir") is False:
+        return _unknown(reasons, "row8_no_vs_sysctls", "/proc/sys/net/ipv4/vs is missing (ip_vs not loaded?)",
+                        "ipvs.sysctl_dir")
+    crm = _int_or_none(sysctl.get("conn_reuse_mode"))
+    conntrack = _int_or_none(sysctl.get("conntrack"))
+    expire_nodest = _int_or_none(sysctl.get("expire_nodest_conn"))
+    errors = _section(facts, "sysctl_errors")
+    missing = [name for name, value in (("conn_reuse_mode", crm), ("conntrack", conntrack),
+                                        ("expire_nodest_conn", expire_nodest)) if value is None]
+    if missing:
+        return _unknown(reasons, "row8_values_unreadable", "cannot read net.ipv4.vs.%s: %s"
+                        % (", ".join(missing), "; ".join("%s" % errors.get(name, "missing or not a number")
+                                                         for name in missing)),
+                        "/proc/sys/net/ipv4/vs")
+
+    fixes, notes = kernel_fixes(release, markers, os_facts, policy["known_kernels"])
+    for rule, text, source in notes:
+        reasons.add(rule, text, source)
+
+    # The three states the node passes through.
+    states = {"live": (crm, conntrack, expire_nodest)}
+    pin = _section(facts, "pin")
+    keeper_value = _int_or_none(pin.get("value")) if pin.get("keeper") is True else None
+    write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
+    if kp_line is None:
+        reasons.add("kube_proxy_unknown", "kube-proxy version %s: what it writes at its next start is unknown"
+                    % (kp_version_text or "not found"), kp_source)
+    elif write is None:
+        reasons.add("kube_proxy_uncertain", "kube-proxy %s may or may not write conn_reuse_mode=0 at its next "
+                    "start on kernel %s" % (kp_version_text, format_version(kernel_version)), kp_line["source"])
+    elif write == "leave":
+        reasons.add("kube_proxy_leaves", "kube-proxy %s leaves conn_reuse_mode as it is on kernel %s"
+                    % (kp_version_text, format_version(kernel_version)), kp_line["source"])
+    else:
+        reasons.add("kube_proxy_writes", "kube-proxy %s writes conn_reuse_mode=0 at every start on kernel %s "
+                    "(it reads only the version number)" % (kp_version_text, format_version(kernel_version)),
+                    kp_line["source"])
+
+    def after_start(value_before):
+        if keeper_value is not None:
+            return keeper_value
+        if write == "leave":
+            return value_before
+        return write  # 0, or None when unknown
+    writes_expire = kp_line is not None and kp_line["writes_expire"] is True
+    start_conntrack = 1 if kp_line is not None else None
+    start_expire = 1 if writes_expire else (expire_nodest if kp_line is not None and kp_line["writes_expire"] is False
+                                            else None)
+    states["after_kube_proxy_restart"] = (after_start(crm), start_conntrack, start_expire)
+    persisted = _section(facts, "persisted")
+    persisted_crm = _int_or_none(_section(persisted, "conn_reuse_mode").get("value"))
+    boot_crm = persisted_crm if persisted_crm is not None else K.KERNEL_DEFAULTS["conn_reuse_mode"]
+    states["after_reboot"] = (after_start(boot_crm), start_conntrack, start_expire)
+    if keeper_value is not None:
+        reasons.add("pin_keeper", "a pin keeper re-asserts conn_reuse_mode=%d after each kube-proxy start"
+                    % keeper_value, K.PIN_KEEPER_UNIT)
+    if persisted_crm is not None:
+        reasons.add("persisted", "conn_reuse_mode=%d is persisted and restored at boot" % persisted_crm,
+                    _section(persisted, "conn_reuse_mode").get("file") or "sysctl.d")
+
+    classified = {}
+    for name, (s_crm, s_ct, s_end) in states.items():
+        classified[name] = classify_state(s_crm, s_ct, s_end, fixes)
+    live_verdict, live_text = classified["live"]
+    reasons.add("live_state", "now: " + live_text, "/proc/sys/net/ipv4/vs")
+    verdict = live_verdict
+    for name in ("after_kube_proxy_restart", "after_reboot"):
+        state_verdict, state_text = classified[name]
+        if state_verdict == live_verdict:
+            continue
+        if state_verdict == "unknown" and live_verdict == "safe":
+            verdict = "unknown"
+            reasons.add(name, "%s: %s; whether the node stays safe depends on the kube-proxy version"
+                        % (name.replace("_", " "), state_text), kp_source)
+        elif state_verdict in ("problem1", "problem2"):
+            if verdict in ("safe", "unknown"):
+                verdict = state_verdict
+            reasons.add(name, "%s: %s" % (name.replace("_", " "), state_text), kp_source)
+    if conntrack == 0 or expire_nodest == 0:
+        warnings.append("conntrack=%d, expire_nodest_conn=%d differ from what kube-proxy sets (1, 1): something "
+                        "overrode kube-proxy; restore its values (never set conntrack=0: it breaks NodePort)"
+                        % (conntrack, expire_nodest))
+    state_summary = dict((name, {"conn_reuse_mode": values[0], "conntrack": values[1],
+                                 "expire_nodest_conn": values[2], "verdict": classified[name][0]})
+                         for name, values in states.items())
+    return _decide(verdict, fixes, write, reasons, warnings, policy, state_summary,
+                   expire_nodest_after_start=start_expire)
+
+
+def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states, expire_nodest_after_start=None):
+    """Pick the mitigation for a verdict (the 'decide' step)."""
+    pin_value = None
+    if verdict in ("safe", "unknown", "not_applicable"):
+        mitigation = "none"
+    elif fixes["fix2"] is True and policy["allow_pin"]:
+        mitigation, pin_value = "pin_sysctl", 1
+        reasons.add("decide_pin_1", "the kernel has the reuse fix: conn_reuse_mode=1 is safe to pin", "rows 2/5")
+    elif fixes["fix1"] is True and expire_nodest_after_start == 1 and policy["allow_pin"]:
+        mitigation, pin_value = "pin_sysctl", 0
+        reasons.add("decide_pin_0", "no reuse fix, but the weight-0 fix with expire_nodest_conn=1: "
+                    "conn_reuse_mode=0 is safe to pin", "row 6")
+    else:
+        mitigation = policy["fallback_mitigation"]
+        reasons.add("decide_fallback", "no conn_reuse_mode value is safe on this kernel (pinning 1 gives problem 2, "
+                    "pinning 0 gives problem 1): %s" % K.MITIGATION_TEXT[mitigation], "policy.fallback_mitigation")
+    needs_keeper = None
+    if pin_value is not None:
+        needs_keeper = kube_proxy_write != "leave"
+        if needs_keeper:
+            reasons.add("decide_keeper", "kube-proxy rewrites conn_reuse_mode at start (or may): the pin must be "
+                        "re-asserted after every kube-proxy start", "domain reference: kube-proxy side")
+    return {"verdict": verdict, "mitigation": mitigation, "kernel_fix": fixes["fix2"],
+            "weight0_fix": fixes["fix1"], "pin_value": pin_value, "pin_needs_keeper": needs_keeper,
+            "states": states, "reasons": list(reasons), "warnings": warnings}

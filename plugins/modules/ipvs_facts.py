@@ -1,0 +1,178 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubenode.ipvs_reuse contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: ipvs_facts
+short_description: Gather and classify the IPVS connection-reuse state of a Kubernetes node
+version_added: 1.0.0
+description:
+  - Reads, in one call, everything needed to tell whether a node suffers from the IPVS connection-reuse
+    bug: kernel release and build, OS release, whether C(ip_vs) is loaded, the C(net.ipv4.vs.*) values
+    that matter (and vendor fix markers such as C(conn_reuse_old_conntrack)), the values persisted in
+    C(/etc/sysctl.conf) and C(sysctl.d), a pin installed by the P(kubenode.ipvs_reuse.pin_sysctl#role) role,
+    and the kube-proxy mode and version from every signal available on the node, each with its source.
+  - Classifies the node with the same engine as the P(kubenode.ipvs_reuse.classify#filter) filter and returns
+    the result under C(ansible_facts.ipvs_reuse.classification).
+  - Never changes anything on the node. A missing or unreadable input is listed in C(missing) with the
+    reason; it never causes a failure.
+author:
+  - kubenode.ipvs_reuse contributors
+options:
+  root:
+    description:
+      - Read the node below this directory instead of C(/), for example a mounted golden image, a chroot or
+        a fixture tree (C(ROOT/proc/sys/kernel/osrelease), C(ROOT/proc/sys/net/ipv4/vs/*), C(ROOT/etc/os-release), ...).
+      - When it is not C(/), no live endpoint is queried.
+    type: path
+    default: /
+  proxy_mode:
+    description:
+      - The kube-proxy mode known from outside the node (for example read once from the cluster's ConfigMap).
+        It takes precedence over what the node shows.
+    type: str
+  kube_proxy_version:
+    description:
+      - The kube-proxy version known from outside the node, as Kubernetes prints it
+        (V(v1.28.4), V(1.21.14), V(v1.27.3-eks-a5565ad), V(v1.25.9+k3s1)). It takes precedence over what the node shows.
+    type: str
+  metrics_url:
+    description:
+      - Base URL of kube-proxy's metrics endpoint on the node (C(/proxyMode) and C(/metrics) are read from it).
+      - Only used when O(root) is C(/). Set to an empty string to skip the live query.
+    type: str
+    default: http://127.0.0.1:10249
+  policy:
+    description:
+      - Classification policy. Keys C(allow_pin) (bool, default V(true)), C(fallback_mitigation)
+        (V(os_upgrade) or V(switch_iptables), default V(os_upgrade)) and C(known_kernels) (a list of entries
+        with C(name), C(release_regex) or C(marker), optional C(min_build), C(os_id), C(os_version_id), and
+        C(fix2)/C(fix1) set to V(true), V(false) or V(null), and C(source)), searched before the shipped data.
+      - An invalid policy fails the task with a message saying which key is wrong.
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+notes:
+  - Runs on the node with the Python standard library only (Python 3.8 or later).
+seealso:
+  - plugin: kubenode.ipvs_reuse.classify
+    plugin_type: filter
+  - role: kubenode.ipvs_reuse.assess
+"""
+
+EXAMPLES = r"""
+- name: Gather and classify the node
+  kubenode.ipvs_reuse.ipvs_facts:
+
+- name: Read a mounted golden image, with the mode and version known from the cluster
+  kubenode.ipvs_reuse.ipvs_facts:
+    root: /mnt/golden
+    proxy_mode: ipvs
+    kube_proxy_version: v1.28.4
+
+- name: Declare a site kernel build unfixed, and prefer iptables where pinning cannot help
+  kubenode.ipvs_reuse.ipvs_facts:
+    policy:
+      fallback_mitigation: switch_iptables
+      known_kernels:
+        - name: our 5.4 build without the backport
+          release_regex: '^5\.4\.0-1\d+-acme'
+          fix2: false
+          source: acme kernel team, ticket 1234
+
+- name: Show the verdict
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.ipvs_reuse.classification.verdict }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts about the node's IPVS connection-reuse state.
+  returned: always
+  type: dict
+  contains:
+    ipvs_reuse:
+      description:
+        - Everything gathered (C(kernel), C(os), C(ipvs), C(sysctl), C(sysctl_errors), C(persisted), C(pin),
+          C(kube_proxy) with its C(signals), C(missing)) and the C(classification).
+      returned: always
+      type: dict
+      sample:
+        kernel: {release: 5.4.0-150-generic, version: [5, 4, 0], build: null, upstream_version: null,
+                 source: /proc/sys/kernel/osrelease}
+        os: {id: ubuntu, version_id: "20.04", pretty_name: Ubuntu 20.04.6 LTS, source: /etc/os-release}
+        ipvs: {loaded: true, sysctl_dir: true, virtual_services: 12, kube_ipvs0: true}
+        sysctl: {conn_reuse_mode: 0, conntrack: 1, expire_nodest_conn: 1, expire_quiescent_template: 1,
+                 conn_reuse_old_conntrack: null}
+        kube_proxy: {mode: ipvs, version: v1.21.14, mode_source: "kube-proxy /proxyMode endpoint (...)"}
+        classification:
+          verdict: problem1
+          mitigation: os_upgrade
+          kernel_fix: null
+          reasons:
+            - {rule: mode_ipvs, text: kube-proxy runs in IPVS mode, source: "..."}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import PolicyError, classify, validate_policy
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
+
+try:  # Python 3
+    from urllib.request import urlopen
+except ImportError:  # pragma: no cover - Python 2 is not a target
+    urlopen = None
+
+
+def http_get(url, timeout=2):
+    """Return the body of a local endpoint, or None when it does not answer."""
+    try:
+        response = urlopen(url, timeout=timeout)  # nosec - a loopback metrics endpoint given by the operator
+        try:
+            return response.read(1024 * 1024).decode("utf-8", "replace")
+        finally:
+            response.close()
+    except Exception:  # noqa: BLE001 - any failure means "no answer"
+        return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            proxy_mode=dict(type="str"),
+            kube_proxy_version=dict(type="str"),
+            metrics_url=dict(type="str", default="http://127.0.0.1:10249"),
+            policy=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    if not os.path.isdir(module.params["root"]):
+        module.fail_json(msg="root %s is not a directory: give the node's root file system" % module.params["root"])
+    try:
+        policy = validate_policy(module.params["policy"])
+    except PolicyError as exc:
+        module.fail_json(msg="invalid policy: %s" % exc)
+    facts = gather(root=module.params["root"], proxy_mode=module.params["proxy_mode"],
+                   kube_proxy_version=module.params["kube_proxy_version"],
+                   metrics_url=module.params["metrics_url"], http_get=http_get)
+    facts["classification"] = classify(facts, policy)
+    module.exit_json(changed=False, ansible_facts={"ipvs_reuse": facts})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+# shellcheck shell=bash
+# Shared settings for the guest scripts. Sourced, never run.
+#
+# Everything built here (images, the lab kernel, the SSH key, running guests'
+# state) lives outside the repository under KUBENODE_CACHE, keyed by a hash of
+# the recipe that produced it, so a change to a recipe rebuilds only that part.
+
+set -euo pipefail
+
+GUESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "${GUESTS_DIR}/../.." && pwd)"
+CACHE="${KUBENODE_CACHE:-${HOME}/.cache/kubenode-ipvs-reuse}"
+RUN_DIR="${CACHE}/run"
+MIRROR="${KUBENODE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# recipe_hash FILE...: short content hash of the files that define a build.
+recipe_hash() {
+    cat "$@" | sha256sum | cut -c1-16
+}
+
+# The key pair every guest trusts. Generated once per cache; its public half is
+# part of the image recipe, so a new key means new images.
+ssh_key() {
+    local key="${CACHE}/ssh/id_ed25519"
+    if [[ ! -f "${key}" ]]; then
+        mkdir -p "${CACHE}/ssh"
+        chmod 700 "${CACHE}/ssh"
+        ssh-keygen -q -t ed25519 -N '' -C kubenode-ipvs-reuse-guests -f "${key}"
+    fi
+    printf '%s\n' "${key}"
+}
+
+# Options for talking to throwaway guests: host keys change with every image.
+SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+          -o LogLevel=ERROR -o ConnectTimeout=5 -o BatchMode=yes)
+
+# Directory of one suite's cached image (disk.raw, vmlinuz, initrd.img).
+image_dir() {
+    local suite="$1" key
+    key="$(ssh_key)"
+    printf '%s/images/%s-%s\n' "${CACHE}" "${suite}" \
+        "$(cat "${GUESTS_DIR}/build-image.sh" "${key}.pub" | printf '%s %s' "${suite}" "$(cat)" | sha256sum | cut -c1-16)"
+}
+
+# Directory of the cached lab kernel.
+lab_kernel_dir() {
+    printf '%s/kernel/lab-%s\n' "${CACHE}" \
+        "$(recipe_hash "${GUESTS_DIR}/build-lab-kernel.sh" "${GUESTS_DIR}/lab-kernel/ip_vs-pre-5.9-conntrack-reuse.patch" "${GUESTS_DIR}/lab-kernel/lab.config")"
+}
