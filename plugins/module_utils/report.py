@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubenode.ipvs_reuse contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fleet report: turn per-node facts into records, a summary and Markdown. Pure functions."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+except ImportError:  # pragma: no cover - direct import from a checkout
+    from . import knowledge as K  # type: ignore
+
+REPORT_SCHEMA = 1
+NEEDS_ACTION = ("problem1", "problem2", "unknown")
+NEXT_STEPS = {
+    "pin_sysctl": "ansible-playbook playbooks/mitigate.yml --limit '{nodes}' --check --diff, then without --check",
+    "switch_iptables": "plan a switch to iptables mode (role kube_proxy_mode, opt-in variable "
+                       "kube_proxy_mode_confirm_switch=true); change the cluster's source of truth as well",
+    "os_upgrade": "ansible-playbook playbooks/mitigate.yml --limit '{nodes}' flags the nodes for an OS upgrade "
+                  "(role os_upgrade_flag); upgrade to Ubuntu 22.04 or a kernel >= 5.9 / a known fixed build",
+}
+
+
+def _get(data, *keys):
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def node_record(name, facts, failure=None):
+    """One report record: the headline values, the reasons, and the facts they came from."""
+    classification = _get(facts, "classification") or {}
+    if not isinstance(facts, dict) or not classification:
+        reason = failure or "no facts were gathered (host unreachable or the task failed)"
+        return {"node": name, "verdict": "unknown", "mitigation": "none", "kernel_fix": None,
+                "kernel": None, "os": None, "proxy_mode": None, "kube_proxy_version": None,
+                "conn_reuse_mode": None, "conntrack": None, "expire_nodest_conn": None,
+                "persisted_conn_reuse_mode": None, "pin_value": None, "pin_needs_keeper": None,
+                "reasons": [{"rule": "no_facts", "text": reason, "source": "ansible run"}],
+                "warnings": [], "missing": [], "facts": None}
+    os_name = " ".join(str(part) for part in (_get(facts, "os", "id"), _get(facts, "os", "version_id")) if part)
+    persisted = _get(facts, "persisted", "conn_reuse_mode", "value")
+    return {
+        "node": name,
+        "verdict": classification.get("verdict", "unknown"),
+        "mitigation": classification.get("mitigation", "none"),
+        "kernel_fix": classification.get("kernel_fix"),
+        "kernel": _get(facts, "kernel", "release"),
+        "os": os_name or None,
+        "proxy_mode": _get(facts, "kube_proxy", "mode"),
+        "kube_proxy_version": _get(facts, "kube_proxy", "version"),
+        "conn_reuse_mode": _get(facts, "sysctl", "conn_reuse_mode"),
+        "conntrack": _get(facts, "sysctl", "conntrack"),
+        "expire_nodest_conn": _get(facts, "sysctl", "expire_nodest_conn"),
+        "persisted_conn_reuse_mode": persisted,
+        "pin_value": classification.get("pin_value"),
+        "pin_needs_keeper": classification.get("pin_needs_keeper"),
+        "reasons": classification.get("reasons", []),
+        "warnings": classification.get("warnings", []),
+        "missing": facts.get("missing", []),
+        "facts": dict((key, value) for key, value in facts.items() if key != "classification"),
+    }
+
+
+def fleet_report(nodes, generated_at=None, failures=None):
+    """nodes: {name: ipvs_reuse facts or None}. Returns the report dict (JSON-ready)."""
+    failures = failures or {}
+    records = [node_record(name, nodes[name], failures.get(name)) for name in sorted(nodes)]
+    counts = dict((verdict, 0) for verdict in K.VERDICTS)
+    mitigations = dict((mitigation, 0) for mitigation in K.MITIGATIONS)
+    for record in records:
+        counts[record["verdict"]] = counts.get(record["verdict"], 0) + 1
+        mitigations[record["mitigation"]] = mitigations.get(record["mitigation"], 0) + 1
+    return {
+        "schema": REPORT_SCHEMA,
+        "generated_at": generated_at,
+        "summary": {"nodes": len(records), "verdicts": counts, "mitigations": mitigations,
+                    "needing_action": sum(1 for record in records if record["verdict"] in NEEDS_ACTION)},
+        "nodes": records,
+    }
+
+
+def report_stats(report):
+    """A small digest for set_stats (AWX artifacts): counts and the nodes needing action."""
+    return {
+        "summary": report["summary"],
+        "needing_action": [dict((key, record[key]) for key in ("node", "verdict", "mitigation", "kernel"))
+                           for record in report["nodes"] if record["verdict"] in NEEDS_ACTION],
+    }
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def fleet_markdown(report):
+    """The Markdown summary: counts, nodes needing action with the deciding reason, next steps."""
+    summary = report["summary"]
+    lines = ["# IPVS connection-reuse assessment", ""]
+    if report.get("generated_at"):
+        lines += ["Generated %s for %d nodes." % (report["generated_at"], summary["nodes"]), ""]
+    lines += ["## Verdicts", "", "| verdict | nodes | meaning |", "|---|---:|---|"]
+    for verdict in K.VERDICTS:
+        lines.append("| %s | %d | %s |" % (verdict, summary["verdicts"].get(verdict, 0), K.VERDICT_TEXT[verdict]))
+    lines += ["", "## Nodes needing action", ""]
+    needing = [record for record in report["nodes"] if record["verdict"] in NEEDS_ACTION]
+    if not needing:
+        lines.append("None: every node is safe or not applicable.")
+    else:
+        lines += ["| node | verdict | mitigation | kernel | OS | kube-proxy | conn_reuse_mode (live/persisted) "
+                  "| why |", "|---|---|---|---|---|---|---|---|"]
+        for record in needing:
+            deciding = [reason["text"] for reason in record["reasons"]
+                        if reason.get("rule", "").startswith(("live_state", "after_", "row", "decide", "no_facts",
+                                                               "mode_unknown", "kernel_unknown", "internal"))]
+            lines.append("| %s | %s | %s | %s | %s | %s | %s/%s | %s |" % (
+                _cell(record["node"]), record["verdict"], record["mitigation"], _cell(record["kernel"]),
+                _cell(record["os"]), _cell(record["kube_proxy_version"]), _cell(record["conn_reuse_mode"]),
+                _cell(record["persisted_conn_reuse_mode"]), _cell("; ".join(deciding))))
+    lines += ["", "## What to do next", ""]
+    steps = 0
+    for mitigation in ("pin_sysctl", "switch_iptables", "os_upgrade"):
+        nodes = [record["node"] for record in needing if record["mitigation"] == mitigation]
+        if nodes:
+            steps += 1
+            lines.append("- **%s** (%d: %s): %s." % (mitigation, len(nodes), ", ".join(nodes[:10]) +
+                                                     (", ..." if len(nodes) > 10 else ""),
+                                                     NEXT_STEPS[mitigation].format(nodes=",".join(nodes))))
+    unknown = [record["node"] for record in needing if record["verdict"] == "unknown"]
+    if unknown:
+        steps += 1
+        lines.append("- **unknown** (%d: %s): read the reasons in the JSON report; supply what is missing "
+                     "(for example `proxy_mode`/`kube_proxy_version`, or load ip_vs) and assess again."
+                     % (len(unknown), ", ".join(unknown[:10]) + (", ..." if len(unknown) > 10 else "")))
+    if not steps:
+        lines.append("Nothing.")
+    warned = [record for record in report["nodes"] if record["warnings"]]
+    if warned:
+        lines += ["", "## Warnings", ""]
+        for record in warned:
+            for warning in record["warnings"]:
+                lines.append("- %s: %s" % (record["node"], warning))
+    return "\n".join(lines) + "\n"
