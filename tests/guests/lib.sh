@@ -16,9 +16,18 @@ MIRROR="${KUBENODE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# recipe_hash FILE...: short content hash of the files that define a build.
+# recipe_hash FILE...: short content hash of the files that define a build. Comment-only
+# and blank lines of shell scripts (*.sh) are left out, so documenting a recipe does not
+# trigger a rebuild; every other line counts.
 recipe_hash() {
-    cat "$@" | sha256sum | cut -c1-16
+    local file
+    for file in "$@"; do
+        if [[ "${file}" == *.sh ]]; then
+            grep -vE '^[[:space:]]*(#|$)' "${file}"
+        else
+            cat "${file}"
+        fi
+    done | sha256sum | cut -c1-16
 }
 
 # The key pair every guest trusts. Generated once per cache; its public half is
@@ -42,7 +51,7 @@ image_dir() {
     local suite="$1" key
     key="$(ssh_key)"
     printf '%s/images/%s-%s\n' "${CACHE}" "${suite}" \
-        "$(cat "${GUESTS_DIR}/build-image.sh" "${key}.pub" | printf '%s %s' "${suite}" "$(cat)" | sha256sum | cut -c1-16)"
+        "$(printf '%s' "${suite}" | cat - "${key}.pub" | recipe_hash /dev/stdin "${GUESTS_DIR}/build-image.sh")"
 }
 
 # Directory of the cached lab kernel.
