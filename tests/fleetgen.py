@@ -56,3 +56,120 @@ IP_VS_TABLE = (
     "TCP  0A600001:01BB rr\n"
     "  -> 0AF40102:192B      Masq    1      0          0\n"
 )
+
+
+def _pod_log(version, mode="ipvs"):
+    return {"var/log/pods/kube-system_kube-proxy-abcde_0123/kube-proxy/0.log":
+            '2026-11-20T08:00:00.000000000Z stderr F I1120 08:00:00.000001 1 server.go:495] "Version info" '
+            'version="%s"\n2026-11-20T08:00:00.100000000Z stderr F I1120 08:00:00.100001 1 server_others.go:218] '
+            '"Using %s Proxier"\n' % (version, mode)}
+
+
+def _os(os_id, version_id, pretty):
+    return {"ID": os_id, "VERSION_ID": version_id, "PRETTY_NAME": pretty}
+
+
+# The demo fleet: one node per situation the assessment must tell apart. "expect" is what the
+# classification must say (checked by tests/unit/test_demo_fleet.py); "inventory" adds host vars.
+DEMO_FLEET = {
+    "ubuntu2004-kp121": {
+        "kernel": "5.4.0-150-generic", "os": _os("ubuntu", "20.04", "Ubuntu 20.04.6 LTS"),
+        "vs": KUBEPROXY_VS, "modules": ["ip_vs", "nf_conntrack"], "kube_ipvs0": True, "ip_vs_table": IP_VS_TABLE,
+        "files": _pod_log("v1.21.14"),
+        "expect": {"verdict": "problem1", "mitigation": "os_upgrade", "kernel_fix": None},
+    },
+    "ubuntu2204-kp128": {
+        "kernel": "5.15.0-91-generic", "os": _os("ubuntu", "22.04", "Ubuntu 22.04.3 LTS"),
+        "vs": dict(KUBEPROXY_VS, conn_reuse_mode=1), "modules": ["ip_vs"], "kube_ipvs0": True,
+        "files": _pod_log("v1.28.4"),
+        "expect": {"verdict": "safe", "mitigation": "none", "kernel_fix": True},
+    },
+    "debian11-persisted0": {
+        "kernel": "5.10.0-28-amd64", "kernel_build": "#1 SMP Debian 5.10.209-2 (2024-01-31)",
+        "os": _os("debian", "11", "Debian GNU/Linux 11 (bullseye)"),
+        "vs": KUBEPROXY_VS, "sysctl_d": {"60-ipvs.conf": "net.ipv4.vs.conn_reuse_mode = 0\n"},
+        "files": _pod_log("v1.27.3-eks-a5565ad"),
+        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "kernel_fix": True, "pin_value": 1,
+                   "pin_needs_keeper": False},
+    },
+    "debian12-k3s": {
+        "kernel": "6.1.0-18-amd64", "os": _os("debian", "12", "Debian GNU/Linux 12 (bookworm)"),
+        "vs": KUBEPROXY_VS,
+        "files": {"etc/rancher/k3s/config.yaml": "write-kubeconfig-mode: \"0644\"\nkube-proxy-arg:\n"
+                                                 "  - proxy-mode=ipvs\n  - ipvs-scheduler=rr\n"},
+        "inventory": {"assess_kube_proxy_version": "v1.28.5+k3s1"},
+        "expect": {"verdict": "safe", "mitigation": "none", "kernel_fix": True},
+    },
+    "centos7-kp118": {
+        "kernel": "3.10.0-1160.el7.x86_64", "os": _os("centos", "7", "CentOS Linux 7 (Core)"),
+        "vs": KUBEPROXY_VS,
+        "files": {"etc/systemd/system/kube-proxy.service":
+                  "[Service]\nExecStart=/usr/local/bin/kube-proxy --proxy-mode=ipvs "
+                  "--kubeconfig=/etc/kubernetes/kube-proxy.kubeconfig\nRestart=always\n"},
+        "inventory": {"assess_kube_proxy_version": "v1.18.20"},
+        "expect": {"verdict": "problem1", "mitigation": "os_upgrade", "kernel_fix": False},
+    },
+    "euleros-h686": {
+        "kernel": "4.18.0-147.5.1.6.h686.eulerosv2r9.x86_64", "os": _os("euleros", "2.0", "EulerOS 2.0 (SP9x86_64)"),
+        "vs": KUBEPROXY_VS, "files": _pod_log("v1.23.17"),
+        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "kernel_fix": True, "pin_value": 1,
+                   "pin_needs_keeper": True},
+    },
+    "tencentos-marker": {
+        "kernel": "4.14.105-1-tlinux3-0013", "os": _os("tencentos", "3.1", "TencentOS Server 3.1"),
+        "vs": dict(KUBEPROXY_VS, conn_reuse_mode=1, conn_reuse_old_conntrack=1), "files": _pod_log("v1.20.15"),
+        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "kernel_fix": True, "pin_value": 1,
+                   "pin_needs_keeper": True},
+    },
+    "rhel8-crm1": {
+        "kernel": "4.18.0-477.27.1.el8_8.x86_64", "os": _os("rhel", "8.8", "Red Hat Enterprise Linux 8.8 (Ootpa)"),
+        "vs": dict(KUBEPROXY_VS, conn_reuse_mode=1), "sysctl_d": {"99-k8s.conf": "net.ipv4.vs.conn_reuse_mode=1\n"},
+        "files": _pod_log("v1.26.11"),
+        "expect": {"verdict": "problem2", "mitigation": "os_upgrade", "kernel_fix": None},
+    },
+    "amzn2-static-pod": {
+        "kernel": "4.14.336-257.562.amzn2.x86_64", "os": _os("amzn", "2", "Amazon Linux 2"),
+        "vs": KUBEPROXY_VS,
+        "files": {"etc/kubernetes/manifests/kube-proxy.yaml":
+                  "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\nspec:\n"
+                  "  containers:\n  - name: kube-proxy\n    image: registry.k8s.io/kube-proxy:v1.24.17\n"
+                  "    command: [kube-proxy, --proxy-mode=ipvs, --v=2]\n"},
+        "expect": {"verdict": "problem1", "mitigation": "os_upgrade", "kernel_fix": None},
+    },
+    "debian12-iptables-leftovers": {
+        "kernel": "6.1.0-18-amd64", "os": _os("debian", "12", "Debian GNU/Linux 12 (bookworm)"),
+        "vs": dict(KUBEPROXY_VS, conn_reuse_mode=1), "kube_ipvs0": True, "ip_vs_table": IP_VS_TABLE,
+        "files": dict(_pod_log("v1.29.2", mode="iptables")),
+        "expect": {"verdict": "not_applicable", "mitigation": "none"},
+    },
+    "no-ip-vs-loaded": {
+        "kernel": "5.15.0-91-generic", "os": _os("ubuntu", "22.04", "Ubuntu 22.04.3 LTS"),
+        "vs": None, "modules": ["overlay", "br_netfilter"],
+        "inventory": {"assess_proxy_mode": "ipvs", "assess_kube_proxy_version": "v1.28.4"},
+        "expect": {"verdict": "unknown", "mitigation": "none"},
+    },
+    "garbled-sysctl": {
+        "kernel": "5.4.0-150-generic", "os": _os("ubuntu", "20.04", "Ubuntu 20.04.6 LTS"),
+        "vs": dict(KUBEPROXY_VS, conn_reuse_mode="zero?"), "files": _pod_log("v1.22.17"),
+        "expect": {"verdict": "unknown", "mitigation": "none"},
+    },
+}
+
+
+def write_demo_fleet(directory):
+    """Write the demo fleet's node roots and its inventory below directory."""
+    import json
+
+    hosts = {}
+    for name, spec in sorted(DEMO_FLEET.items()):
+        write_node(os.path.join(directory, "nodes", name), spec)
+        hosts[name] = dict({"assess_node_root": "{{ inventory_dir }}/nodes/%s" % name}, **spec.get("inventory", {}))
+    inventory = {"all": {"vars": {"ansible_connection": "local",
+                                  "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                                  "assess_metrics_url": ""},
+                         "hosts": hosts}}
+    with open(os.path.join(directory, "inventory.yml"), "w") as handle:
+        handle.write("---\n# Generated by scripts/make-demo-fleet from tests/fleetgen.py (DEMO_FLEET).\n")
+        handle.write("# Offline node roots: each host is read from nodes/<name>/ instead of a live node.\n")
+        json.dump(inventory, handle, indent=2, sort_keys=True)
+        handle.write("\n")

@@ -305,9 +305,12 @@ def _classify(facts, policy):
     if kp_version_text and kp_version is None:
         warnings.append("kube-proxy version %r cannot be parsed; treated as unknown" % kp_version_text)
 
-    # Row 9: kernels without the sysctl always reuse (behaviour of problem 1).
-    if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE:
-        reasons.add("row9_old_kernel", "kernel %s is older than 4.1: there is no conn_reuse_mode, IPVS always "
+    crm_missing = (sysctl.get("conn_reuse_mode") is None
+                   and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
+    # Row 9: a kernel without the sysctl always reuses (behaviour of problem 1). Vendor kernels
+    # (RHEL 7's 3.10) carry the sysctl under an old number: the file decides, not the number.
+    if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE and ipvs.get("sysctl_dir") is True and crm_missing:
+        reasons.add("row9_old_kernel", "kernel %s is older than 4.1 and has no conn_reuse_mode: IPVS always "
                     "sends a reused port to the old backend" % release, "d752c3645717 (4.1)")
         if kp_line is not None and kp_line["fails_without_sysctl"]:
             reasons.add("row9_kube_proxy_fails", "kube-proxy %s cannot start in IPVS mode on this kernel"

@@ -117,9 +117,9 @@ def gather_kernel(node):
     release_text = node.read("proc/sys/kernel/osrelease", "kernel release")
     release = release_text.strip() if release_text else None
     version = parse_version(release)
-    if release and version is None:
+    if release_text is not None and version is None:
         node.missing.append({"item": "kernel release", "path": "/proc/sys/kernel/osrelease",
-                             "reason": "not a kernel version: %r" % release[:40]})
+                             "reason": "not a kernel version: %r" % (release or "")[:40]})
     build = node.read("proc/sys/kernel/version", "kernel build", required=False) or ""
     signature = node.read("proc/version_signature", "kernel signature", required=False) or ""
     upstream = _UPSTREAM_RE.search(signature + " " + build)

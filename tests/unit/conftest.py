@@ -1,0 +1,13 @@
+"""Make this checkout importable as ansible_collections.kubenode.ipvs_reuse (as scripts/dev-env does)."""
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS = os.path.join(REPO, ".cache", "collections")
+LINK = os.path.join(COLLECTIONS, "ansible_collections", "kubenode", "ipvs_reuse")
+if not os.path.lexists(LINK):
+    os.makedirs(os.path.dirname(LINK), exist_ok=True)
+    os.symlink("../../../..", LINK)
+for path in (COLLECTIONS, os.path.join(REPO, "tests")):
+    if path not in sys.path:
+        sys.path.insert(0, path)

@@ -1,0 +1,264 @@
+"""The classification engine, table-driven: every row of the domain decision table, backported
+builds, each kube-proxy release line, the three node states, the policy, malformed input."""
+import copy
+
+import pytest
+
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import (
+    PolicyError, classify, kube_proxy_conn_reuse_write, kube_proxy_line, parse_version)
+
+
+def node(kernel="5.4.0-150-generic", mode="ipvs", kp="v1.28.4", crm=0, ct=1, end=1, persisted=None,
+         markers=None, pin=None, os_id="ubuntu", os_version="20.04"):
+    facts = {
+        "kernel": {"release": kernel},
+        "os": {"id": os_id, "version_id": os_version},
+        "ipvs": {"loaded": True, "sysctl_dir": True},
+        "sysctl": {"conn_reuse_mode": crm, "conntrack": ct, "expire_nodest_conn": end,
+                   "expire_quiescent_template": 1},
+        "sysctl_errors": {},
+        "persisted": {} if persisted is None else {"conn_reuse_mode": {"value": str(persisted),
+                                                                       "file": "/etc/sysctl.d/x.conf"}},
+        "pin": pin or {"file": None, "value": None, "keeper": False},
+        "kube_proxy": {"mode": mode, "version": kp, "mode_source": "test", "version_source": "test"},
+    }
+    facts["sysctl"].update(markers or {})
+    return facts
+
+
+def rules(result):
+    return [reason["rule"] for reason in result["reasons"]]
+
+
+# (id, facts, verdict, mitigation, kernel_fix)
+DECISION_TABLE = [
+    ("row1 iptables", node(mode="iptables"), "not_applicable", "none", None),
+    ("row1 nftables", node(mode="nftables"), "not_applicable", "none", None),
+    ("row2 crm0 fix2 (5.10, kp 1.28 leaves it)", node(kernel="5.10.0-28-amd64", crm=0, persisted=0),
+     "problem1", "pin_sysctl", True),
+    ("row3 crm0 no fix2 (5.4 unknown)", node(crm=0), "problem1", "os_upgrade", None),
+    ("row3 crm0 RHEL7 known unfixed", node(kernel="3.10.0-1160.el7.x86_64", kp="v1.18.20", crm=0),
+     "problem1", "os_upgrade", False),
+    ("row4 crm1 ct1 no fix2", node(kernel="4.18.0-477.el8.x86_64", kp="v1.20.15", crm=1),
+     "problem2", "os_upgrade", None),
+    ("row5 crm1 ct1 fix2 (6.1, kp 1.28)", node(kernel="6.1.0-18-amd64", crm=1), "safe", "none", True),
+    ("row6 crm0 fix1 end1 (6.1)", node(kernel="6.1.0-18-amd64", crm=0), "safe", "none", True),
+    ("row6 does not apply with end=0", node(kernel="6.1.0-18-amd64", kp="v1.0.0", crm=0, end=0),
+     "problem1", "pin_sysctl", True),
+    ("row7 ct0 on fixed kernel, kp 1.28", node(kernel="6.1.0-18-amd64", crm=1, ct=0), "safe", "none", True),
+    ("row7 ct0 on unfixed kernel: kube-proxy sets ct=1 at start", node(kernel="5.4.0-1-generic", kp="v1.10.0",
+                                                                       crm=1, ct=0), "problem2", "os_upgrade", None),
+    ("row9 kernel < 4.1 without the sysctl", dict(node(kernel="3.18.0-1", kp="v1.17.0", crm=None),
+                                                  sysctl_errors={"conn_reuse_mode": "missing"}),
+     "problem1", "os_upgrade", False),
+]
+
+
+@pytest.mark.parametrize("facts,verdict,mitigation,kernel_fix",
+                         [row[1:] for row in DECISION_TABLE], ids=[row[0] for row in DECISION_TABLE])
+def test_decision_table(facts, verdict, mitigation, kernel_fix):
+    result = classify(facts)
+    assert (result["verdict"], result["mitigation"], result["kernel_fix"]) == (verdict, mitigation, kernel_fix), \
+        result["reasons"]
+    assert result["reasons"], "every verdict explains itself"
+    assert all(reason["source"] and reason["text"] for reason in result["reasons"])
+
+
+def test_row8_missing_vs_directory_is_unknown():
+    facts = node()
+    facts["ipvs"]["sysctl_dir"] = False
+    result = classify(facts)
+    assert (result["verdict"], result["mitigation"]) == ("unknown", "none")
+    assert "row8_no_vs_sysctls" in rules(result)
+
+
+def test_row8_unreadable_value_is_unknown_and_says_why():
+    facts = node(crm=None)
+    facts["sysctl_errors"] = {"conn_reuse_mode": "Permission denied"}
+    result = classify(facts)
+    assert result["verdict"] == "unknown"
+    assert "Permission denied" in result["reasons"][-1]["text"]
+
+
+def test_row9_kube_proxy_that_cannot_start_is_named():
+    facts = dict(node(kernel="3.18.0-1", kp="v1.15.3", crm=None), sysctl_errors={"conn_reuse_mode": "missing"})
+    assert "row9_kube_proxy_fails" in rules(classify(facts))
+
+
+def test_rhel7_has_the_sysctl_under_an_old_number():
+    """A 3.10 vendor kernel with the sysctl is classified by its value, not as row 9."""
+    result = classify(node(kernel="3.10.0-1160.el7.x86_64", kp="v1.21.0", crm=1))
+    assert result["verdict"] == "problem2"
+    assert "row9_old_kernel" not in rules(result)
+
+
+# Backported kernels: the version number alone would say "unfixed".
+BACKPORTS = [
+    # (name, release, marker sysctls, kernel_fix, verdict with crm=1 and kube-proxy 1.22, which writes 0
+    # below 5.9 by version number: problem1 on fixed backports, problem2 now where the fix is missing)
+    ("EulerOS x86 h686", "4.18.0-147.5.1.6.h686.eulerosv2r9.x86_64", {}, True, "problem1"),
+    ("EulerOS x86 h998", "4.18.0-147.5.1.6.h998.eulerosv2r9.x86_64", {}, True, "problem1"),
+    ("EulerOS x86 h600 (before the fix)", "4.18.0-147.5.1.6.h600.eulerosv2r9.x86_64", {}, None, "problem2"),
+    ("EulerOS ARM h584", "4.19.90-vhulk2103.1.0.h584.eulerosv2r9.aarch64", {}, True, "problem1"),
+    ("EulerOS ARM h500 (before the fix)", "4.19.90-vhulk2103.1.0.h500.eulerosv2r9.aarch64", {}, None, "problem2"),
+    ("TencentOS marker sysctl", "4.14.105-1-tlinux3-0013", {"conn_reuse_old_conntrack": 1}, True, "problem1"),
+    ("stable 4.19.140", "4.19.140", {}, True, "problem1"),
+    ("stable 4.19.139", "4.19.139", {}, None, "problem2"),
+    ("stable 5.8.2", "5.8.2-arch1", {}, True, "problem1"),
+    ("5.8.1", "5.8.1", {}, None, "problem2"),
+    ("5.9 mainline: kube-proxy leaves the value", "5.9.0-1-amd64", {}, True, "safe"),
+    ("5.7.y UNVERIFIED", "5.7.19", {}, None, "problem2"),
+]
+
+
+@pytest.mark.parametrize("release,markers,fixed,verdict", [row[1:] for row in BACKPORTS],
+                         ids=[row[0] for row in BACKPORTS])
+def test_backported_kernels(release, markers, fixed, verdict):
+    result = classify(node(kernel=release, crm=1, kp="v1.22.0", markers=markers))
+    assert (result["kernel_fix"], result["verdict"]) == (fixed, verdict)
+    assert result["mitigation"] == ("pin_sysctl" if fixed and verdict != "safe" else
+                                    "none" if verdict == "safe" else "os_upgrade")
+
+
+def test_user_known_kernels_come_first_and_can_declare_a_build_unfixed():
+    facts = node(kernel="6.1.192-ipvs-prefix-lab", crm=1, kp="v1.28.4")
+    assert classify(facts)["verdict"] == "safe"
+    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "fix2": False, "fix1": True,
+                                 "source": "lab"}]}
+    result = classify(facts, policy)
+    assert (result["verdict"], result["kernel_fix"], result["weight0_fix"]) == ("problem2", False, True)
+    # weight-0 fix with expire_nodest_conn=1 from kube-proxy: pinning 0 is the safe pin
+    assert (result["mitigation"], result["pin_value"]) == ("pin_sysctl", 0)
+    assert any(reason["source"] == "lab" for reason in result["reasons"])
+
+
+def test_user_known_kernels_can_declare_a_build_fixed():
+    facts = node(kernel="5.4.0-1103-acme", crm=0, kp="v1.28.4")
+    policy = {"known_kernels": [{"release_regex": r"^5\.4\.0-1\d{3}-acme", "fix2": True, "source": "acme"}]}
+    result = classify(facts, policy)
+    assert (result["verdict"], result["mitigation"], result["pin_value"], result["pin_needs_keeper"]) == \
+        ("problem1", "pin_sysctl", 1, True)
+
+
+KUBE_PROXY_LINES = [
+    # (kube-proxy, kernel, what it writes at start)
+    ("v1.10.13", "5.4.0", "leave"),
+    ("v1.11.10", "5.4.0", None),
+    ("v1.12.10", "6.1.0", None),
+    ("v1.13.0", "5.4.0", 0),
+    ("v1.18.20", "6.1.0", 0),
+    ("v1.18.20", "3.18.0", "leave"),
+    ("v1.19.16", "6.1.0", 0),
+    ("v1.19.16", "3.10.0", "leave"),
+    ("v1.20.15", "5.4.0", 0),
+    ("v1.21.14", "6.1.0", None),
+    ("v1.22.0", "5.4.0", 0),
+    ("v1.22.0", "5.9.0", "leave"),
+    ("v1.27.3-eks-a5565ad", "6.1.0", "leave"),
+    ("v1.25.9+k3s1", "5.10.0", "leave"),
+    ("1.21.14", "5.4.0", 0),
+    ("v1.35.0", "4.18.0", 0),
+]
+
+
+@pytest.mark.parametrize("kube_proxy,kernel,writes", KUBE_PROXY_LINES)
+def test_kube_proxy_release_lines(kube_proxy, kernel, writes):
+    assert kube_proxy_conn_reuse_write(kube_proxy_line(parse_version(kube_proxy)), parse_version(kernel)) == writes
+
+
+def test_kube_proxy_rewrite_turns_a_safe_node_into_problem1():
+    """crm=1 on a fixed backport kernel is safe now, but kube-proxy 1.22 writes 0 at its next start."""
+    result = classify(node(kernel="4.19.150", crm=1, kp="v1.24.0"))
+    assert result["states"]["live"]["verdict"] == "safe"
+    assert result["states"]["after_kube_proxy_restart"]["verdict"] == "problem1"
+    assert (result["verdict"], result["pin_value"], result["pin_needs_keeper"]) == ("problem1", 1, True)
+
+
+def test_pin_keeper_keeps_the_node_safe():
+    result = classify(node(kernel="4.19.150", crm=1, kp="v1.24.0", persisted=1,
+                           pin={"file": K.PIN_SYSCTL_FILE, "value": 1, "keeper": True}))
+    assert (result["verdict"], result["mitigation"]) == ("safe", "none")
+    assert "pin_keeper" in rules(result)
+
+
+def test_persisted_zero_returns_at_reboot():
+    """kube-proxy 1.28 leaves the value on 5.10: a persisted 0 comes back at boot."""
+    result = classify(node(kernel="5.10.0-28-amd64", crm=1, persisted=0))
+    assert result["states"]["live"]["verdict"] == "safe"
+    assert result["states"]["after_reboot"]["verdict"] == "problem1"
+    assert result["verdict"] == "problem1"
+    assert result["pin_needs_keeper"] is False
+
+
+def test_unknown_kube_proxy_version_makes_a_safe_looking_node_unknown_when_it_matters():
+    result = classify(node(kernel="4.19.150", crm=1, kp=None))
+    assert result["verdict"] == "unknown" and result["mitigation"] == "none"
+
+
+def test_unknown_kube_proxy_version_does_not_matter_on_6_1():
+    """On a kernel with both fixes every value kube-proxy may write is safe."""
+    result = classify(node(kernel="6.1.0-18-amd64", crm=1, kp=None))
+    assert result["verdict"] in ("safe", "unknown")
+    # kube-proxy's expire_nodest_conn write is unknown without a version, so row 6 cannot be proven
+    assert result["mitigation"] == "none"
+
+
+def test_policy_switch_iptables_replaces_os_upgrade():
+    result = classify(node(crm=0), {"fallback_mitigation": "switch_iptables"})
+    assert result["mitigation"] == "switch_iptables"
+
+
+def test_policy_without_pinning():
+    result = classify(node(kernel="5.10.0-28-amd64", crm=0, persisted=0), {"allow_pin": False})
+    assert (result["verdict"], result["mitigation"]) == ("problem1", "os_upgrade")
+
+
+@pytest.mark.parametrize("policy,message", [
+    ("pin", "must be a dict"),
+    ({"fallback_mitigation": "pin_sysctl"}, "fallback_mitigation"),
+    ({"allow_pin": "yes"}, "allow_pin"),
+    ({"typo": 1}, "unknown policy keys: typo"),
+    ({"known_kernels": [{"fix2": True}]}, "needs release_regex or marker"),
+    ({"known_kernels": [{"release_regex": "(", "fix2": True}]}, "not a valid regular expression"),
+    ({"known_kernels": [{"release_regex": "x", "fix2": "yes"}]}, "fix2 must be"),
+    ({"known_kernels": "x"}, "must be a list"),
+])
+def test_bad_policy_is_refused_with_a_clear_message(policy, message):
+    with pytest.raises(PolicyError, match=message):
+        classify(node(), policy)
+
+
+MALFORMED = [
+    ("None", None),
+    ("list", []),
+    ("empty dict", {}),
+    ("mode missing", dict(node(), kube_proxy={})),
+    ("kernel garbage", dict(node(), kernel={"release": "\x00\xff garbage"})),
+    ("kernel empty", dict(node(), kernel={"release": ""})),
+    ("kernel not a dict", dict(node(), kernel="5.4")),
+    ("sysctl strings", dict(node(), sysctl={"conn_reuse_mode": "abc", "conntrack": "1", "expire_nodest_conn": 1})),
+    ("sysctl bools", dict(node(), sysctl={"conn_reuse_mode": True, "conntrack": 1, "expire_nodest_conn": 1})),
+    ("sysctl missing", dict(node(), sysctl=None)),
+]
+
+
+@pytest.mark.parametrize("facts", [row[1] for row in MALFORMED], ids=[row[0] for row in MALFORMED])
+def test_malformed_facts_give_unknown(facts):
+    result = classify(copy.deepcopy(facts))
+    assert (result["verdict"], result["mitigation"]) == ("unknown", "none")
+    assert result["reasons"]
+
+
+def test_kube_proxy_version_garbage_is_a_warning_not_a_crash():
+    result = classify(node(kernel="6.1.0-18-amd64", crm=1, kp="latest"))
+    assert any("cannot be parsed" in warning for warning in result["warnings"])
+
+
+@pytest.mark.parametrize("text,version", [
+    ("v1.28.4", (1, 28, 4)), ("1.21.14", (1, 21, 14)), ("v1.27.3-eks-a5565ad", (1, 27, 3)),
+    ("v1.25.9+k3s1", (1, 25, 9)), ("4.18.0-305.el8", (4, 18, 0)), ("5.10", (5, 10, 0)),
+    ("", None), ("latest", None), (None, None), (5, None),
+])
+def test_parse_version(text, version):
+    assert parse_version(text) == version
