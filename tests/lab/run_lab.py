@@ -1,0 +1,395 @@
+#!/usr/bin/env python3
+"""The lab: measure both IPVS connection-reuse problems on real kernels and hold the
+collection's verdicts to what was measured.
+
+For each kernel (one qemu guest per kernel, settings changed inside it) and each setting of
+net.ipv4.vs.conn_reuse_mode x expire_nodest_conn (0/1 x 0/1):
+
+1. set the node state: the two values written to /etc/sysctl.d and applied, as a node whose
+   configuration sets them (so the node's state now, after a kube-proxy restart and after a
+   reboot are the same, and the collection's forecast has nothing to add);
+2. measure with real traffic (tests/lab/reuse_probe.py, in the guest): connect() latency on
+   client port reuse, and how many new connections from a reused port reach a backend drained
+   to weight 0;
+3. assess the guest with the collection (its assess role, tests/lab/assess.yml);
+4. compare: the measurement says problem2 when reuse connects take ~1 s (most of them >= 500 ms),
+   problem1 when the drained backend still receives new connections, safe when neither; the
+   collection's verdict must say the same, or the lab fails;
+5. where the collection chooses a mitigation it can apply (pin_sysctl), apply it with the
+   collection's pin_sysctl role (or, while that role does not exist, the fallback in
+   pin-fallback.yml), then measure, assess and compare again: it must now be safe.
+
+  tests/lab/run_lab.py                           # all kernels, 2 guests at a time, writes docs/lab.md
+  tests/lab/run_lab.py --kernel lab-6.1 --json out/lab.json   # one kernel, results as JSON
+  tests/lab/run_lab.py --report out/*.json       # merge per-kernel results into docs/lab.md
+
+Exit status 0 only when every row matches. Needs ansible-playbook on PATH (scripts/dev-env),
+qemu and the cached images/kernel (tests/guests/). Runs on the controller.
+"""
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+LAB_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(LAB_DIR))
+GUESTS = os.path.join(REPO, "tests", "guests")
+CACHE = os.environ.get("KUBENODE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "kubenode-ipvs-reuse")
+
+# kube-proxy whose start-up behaviour the stand-in reproduces: on these kernels (all >= 5.9 by
+# their version string) it leaves conn_reuse_mode alone and writes conntrack/expire_nodest_conn=1.
+KUBE_PROXY_VERSION = "v1.28.4"
+
+KERNELS = {
+    "bookworm-6.1": {"suite": "bookworm", "kernel": "stock", "label": "Debian 12, stock 6.1"},
+    "bullseye-5.10": {"suite": "bullseye", "kernel": "stock", "label": "Debian 11, stock 5.10"},
+    "lab-6.1": {"suite": "bookworm", "kernel": "lab", "label": "lab kernel: 6.1 with the pre-5.9 condition"},
+}
+
+# Site knowledge the operator gives the collection: the lab kernel still says 6.1, but its IPVS
+# reuse condition is the pre-5.9 one (tests/guests/lab-kernel/README.md). The weight-0 fix
+# (c95c07836fa4) is in the 6.1 source and untouched by the patch.
+LAB_KNOWN_KERNELS = [{
+    "name": "lab pre-5.9 rebuild",
+    "release_regex": "-ipvs-prefix-lab",
+    "fix2": False,
+    "fix1": True,
+    "source": "tests/guests/lab-kernel",
+}]
+
+SETTINGS = [(0, 0), (0, 1), (1, 0), (1, 1)]
+STATE_FILE = "/etc/sysctl.d/60-kubenode-lab-node-state.conf"
+PIN_FILES = "/etc/sysctl.d/90-kubenode-lab-pin.conf"
+PROBE_PATH = "/usr/local/lib/kube-proxy-stand-in/reuse_probe.py"
+
+
+def log(kernel, message):
+    sys.stderr.write("[%s] lab %s: %s\n" % (time.strftime("%H:%M:%S", time.gmtime()), kernel, message))
+    sys.stderr.flush()
+
+
+def run(argv, **kwargs):
+    kwargs.setdefault("check", True)
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("universal_newlines", True)
+    return subprocess.run(argv, **kwargs)
+
+
+def measured_verdict(measurement):
+    """problem2 / problem1 / safe from what the probe saw (see the module docstring)."""
+    count = measurement["count"]
+    reuse_slow = measurement["reuse"]["slow"] * 2 > count
+    drained_hits = measurement["drain"]["hits_on_drained"] > 0
+    if reuse_slow and drained_hits:
+        return "problem1+problem2"
+    if reuse_slow:
+        return "problem2"
+    if drained_hits:
+        return "problem1"
+    return "safe"
+
+
+class Guest:
+    """One booted guest and the ways the lab talks to it."""
+
+    def __init__(self, kernel_id, workdir):
+        self.kernel_id = kernel_id
+        self.spec = KERNELS[kernel_id]
+        self.name = "lab-" + kernel_id
+        self.workdir = workdir
+        self.port = None
+        self.key = os.path.join(CACHE, "ssh", "id_ed25519")
+        self.inventory = os.path.join(workdir, "inventory.ini")
+
+    def boot(self):
+        out = run([os.path.join(GUESTS, "boot.sh"), self.name, self.spec["suite"], self.spec["kernel"]])
+        self.port = int(out.stdout.strip().splitlines()[-1])
+        with open(self.inventory, "w") as handle:
+            handle.write(
+                "%s ansible_host=127.0.0.1 ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s "
+                "ansible_python_interpreter=/usr/bin/python3 "
+                "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
+                % (self.name, self.port, self.key))
+
+    def stop(self):
+        run([os.path.join(GUESTS, "stop.sh"), self.name], check=False)
+
+    def ssh(self, command):
+        return run([os.path.join(GUESTS, "ssh.sh"), self.name, command]).stdout
+
+    def copy(self, src, dest):
+        run(["scp", "-q", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+             "-o", "LogLevel=ERROR", "-i", self.key, "-P", str(self.port), src, "root@127.0.0.1:" + dest])
+
+    def playbook(self, playbook, extra_vars, log_name):
+        path = os.path.join(self.workdir, log_name + ".vars.json")
+        with open(path, "w") as handle:
+            json.dump(extra_vars, handle)
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+        with open(os.path.join(self.workdir, log_name + ".log"), "w") as output:
+            result = subprocess.run(["ansible-playbook", "-i", self.inventory, "-e", "@" + path, playbook],
+                                    stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        if result.returncode != 0:
+            raise RuntimeError("%s failed (exit %d), see %s" % (playbook, result.returncode, output.name))
+
+
+def set_node_state(guest, crm, end):
+    """Write the setting to sysctl.d (dropping any earlier pin) and apply it; return the live values."""
+    guest.ssh("set -e; rm -f %s; printf 'net.ipv4.vs.conn_reuse_mode = %d\\nnet.ipv4.vs.expire_nodest_conn = %d\\n' "
+              "> %s; sysctl -q -p %s" % (PIN_FILES, crm, end, STATE_FILE, STATE_FILE))
+    return read_values(guest)
+
+
+def read_values(guest):
+    values = guest.ssh("cd /proc/sys/net/ipv4/vs && echo $(cat conn_reuse_mode conntrack expire_nodest_conn)").split()
+    return dict(zip(("conn_reuse_mode", "conntrack", "expire_nodest_conn"), (int(v) for v in values)))
+
+
+def measure(guest, sport, count):
+    out = guest.ssh("ip netns exec client python3 %s --sport %d --count %d" % (PROBE_PATH, sport, count))
+    measurement = json.loads(out)
+    errors = measurement["reuse"]["errors"] + measurement["drain"]["errors"]
+    if errors:
+        raise RuntimeError("%d probe connections failed: %s" % (errors, json.dumps(measurement)))
+    return measurement
+
+
+def assess(guest, step):
+    out_dir = os.path.join(guest.workdir, step)
+    os.makedirs(out_dir, exist_ok=True)
+    guest.playbook(os.path.join(LAB_DIR, "assess.yml"),
+                   {"lab_kube_proxy_version": KUBE_PROXY_VERSION, "lab_known_kernels": LAB_KNOWN_KERNELS,
+                    "lab_out_dir": out_dir}, step + "-assess")
+    with open(os.path.join(out_dir, "ipvs_reuse.json")) as handle:
+        facts = json.load(handle)
+    return facts
+
+
+def mitigate(guest, classification, step):
+    """Apply the collection's mitigation; return how it was applied."""
+    if os.path.isdir(os.path.join(REPO, "roles", "pin_sysctl")):
+        guest.playbook(os.path.join(LAB_DIR, "mitigate.yml"), {"lab_pin_value": classification["pin_value"]},
+                       step + "-mitigate")
+        return "pin_sysctl role"
+    guest.playbook(os.path.join(LAB_DIR, "pin-fallback.yml"), {"lab_pin_value": classification["pin_value"]},
+                   step + "-mitigate")
+    return "lab fallback (ansible.posix.sysctl)"
+
+
+def row(guest, step, setting, values, measurement, facts, applied=None):
+    classification = facts["classification"]
+    measured = measured_verdict(measurement)
+    verdict = classification["verdict"]
+    live = (classification.get("states") or {}).get("live", {}).get("verdict")
+    result = {
+        "kernel_id": guest.kernel_id,
+        "kernel": facts["kernel"]["release"],
+        "label": guest.spec["label"],
+        "step": step,
+        "setting": {"conn_reuse_mode": setting[0], "expire_nodest_conn": setting[1]},
+        "live": values,
+        "mitigation_applied": applied,
+        "count": measurement["count"],
+        "reuse_median_ms": measurement["reuse"]["median_ms"],
+        "reuse_slow": measurement["reuse"]["slow"],
+        "drain_hits": measurement["drain"]["hits_on_drained"],
+        "drain_median_ms": measurement["drain"]["median_ms"],
+        "drain_slow": measurement["drain"]["slow"],
+        "measured": measured,
+        "verdict": verdict,
+        "live_state_verdict": live,
+        "mitigation": classification["mitigation"],
+        "pin_value": classification.get("pin_value"),
+        "kernel_fix": classification.get("kernel_fix"),
+        "weight0_fix": classification.get("weight0_fix"),
+        "match": verdict == measured,
+        "measurement": measurement,
+        "reasons": [reason.get("text") for reason in classification.get("reasons", [])],
+    }
+    log(guest.kernel_id, "%s crm=%d end=%d: reuse median %.0f ms (%d/%d slow), drained backend %d/%d -> "
+        "measured %s, collection says %s%s" % (
+            step, values["conn_reuse_mode"], values["expire_nodest_conn"], result["reuse_median_ms"],
+            result["reuse_slow"], result["count"], result["drain_hits"], result["count"], measured, verdict,
+            "" if result["match"] else "  MISMATCH"))
+    return result
+
+
+def run_kernel(kernel_id, count, keep_workdir=None):
+    workdir = keep_workdir or tempfile.mkdtemp(prefix="kubenode-lab-%s-" % kernel_id)
+    os.makedirs(workdir, exist_ok=True)
+    guest = Guest(kernel_id, workdir)
+    started = time.monotonic()
+    rows = []
+    try:
+        log(kernel_id, "booting (%s); logs in %s" % (guest.spec["label"], workdir))
+        guest.boot()
+        guest.playbook(os.path.join(REPO, "molecule", "resources", "prepare.yml"),
+                       {"kube_proxy_stand_in_version": KUBE_PROXY_VERSION}, "prepare")
+        guest.copy(os.path.join(LAB_DIR, "reuse_probe.py"), PROBE_PATH)
+        sport = 20000
+        pending = []
+        for setting in SETTINGS:
+            step = "crm%d-end%d" % setting
+            values = set_node_state(guest, *setting)
+            if (values["conn_reuse_mode"], values["expire_nodest_conn"]) != setting or values["conntrack"] != 1:
+                raise RuntimeError("could not set %s: live values %s" % (step, values))
+            measurement = measure(guest, sport, count)
+            sport += 10
+            result = row(guest, step, setting, values, measurement, assess(guest, step))
+            rows.append(result)
+            if result["mitigation"] == "pin_sysctl":
+                pending.append((setting, result))
+        # Mitigations last, each from its own starting state: a pin must not leak into the other rows.
+        for setting, before in pending:
+            step = "crm%d-end%d-mitigated" % setting
+            set_node_state(guest, *setting)
+            applied = mitigate(guest, {"pin_value": before["pin_value"]}, step)
+            values = read_values(guest)
+            measurement = measure(guest, sport, count)
+            sport += 10
+            rows.append(row(guest, step, setting, values, measurement, assess(guest, step), applied=applied))
+    finally:
+        guest.stop()
+    log(kernel_id, "done in %.0f s" % (time.monotonic() - started))
+    return {"kernel_id": kernel_id, "seconds": round(time.monotonic() - started), "rows": rows}
+
+
+def ok(results):
+    return all(r["match"] for result in results for r in result["rows"]) and all(
+        result.get("rows") for result in results)
+
+
+def markdown(results, command):
+    lines = [
+        "# The lab: both problems measured on real kernels, beside the collection's verdicts",
+        "",
+        "Generated by `%s` on %s (UTC). Every number below was measured in a qemu (TCG) guest with"
+        % (command, datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")),
+        "real `ip_vs`; every verdict is what the collection's `assess` role said about that guest in",
+        "that state. A row whose verdict differs from the measurement fails the lab.",
+        "",
+        "How to read it:",
+        "",
+        "- **reuse connect**: median `connect()` time of %d connections that reuse one client ip:port"
+        % results[0]["rows"][0]["count"] if results and results[0]["rows"] else "- **reuse connect**: see below",
+        "  (all backends at weight 1), and how many took >= 500 ms. Problem 2 is ~1000 ms: IPVS dropped",
+        "  the first SYN and the client retransmitted.",
+        "- **drained hits**: of the same number of new connections from a reused port, how many reached",
+        "  the backend that served the earlier connection after it was drained to weight 0 (as",
+        "  kube-proxy does for a terminating pod). Problem 1 is any hit.",
+        "- **measured**: problem2 if most reuse connects were slow, problem1 if the drained backend was",
+        "  hit, safe if neither. **verdict**: the collection's `classification.verdict`, with the",
+        "  mitigation it chose.",
+        "- The setting is written to `/etc/sysctl.d` and applied, so the node's state now, after a",
+        "  kube-proxy restart (the stand-in mimics kube-proxy %s, which leaves `conn_reuse_mode`" % KUBE_PROXY_VERSION,
+        "  alone on these kernels) and after a reboot are the same.",
+        "",
+        "| kernel | conn_reuse_mode | expire_nodest_conn | reuse connect median (slow) | drained hits |"
+        " measured | verdict (mitigation) | match |",
+        "|---|---:|---:|---|---:|---|---|---|",
+    ]
+    for result in results:
+        for r in result["rows"]:
+            if r["mitigation_applied"]:
+                continue
+            lines.append("| %s `%s` | %d | %d | %.0f ms (%d/%d) | %d/%d | %s | %s (%s) | %s |" % (
+                r["label"], r["kernel"], r["live"]["conn_reuse_mode"], r["live"]["expire_nodest_conn"],
+                r["reuse_median_ms"], r["reuse_slow"], r["count"], r["drain_hits"], r["count"], r["measured"],
+                r["verdict"], r["mitigation"] if r["pin_value"] is None else
+                "%s=%d" % (r["mitigation"], r["pin_value"]), "yes" if r["match"] else "**NO**"))
+    lines += [
+        "",
+        "## After the collection's mitigation",
+        "",
+        "Where the verdict came with `pin_sysctl`, the lab applied it from the same starting state and",
+        "measured again.",
+        "",
+        "| kernel | starting state (crm/end) | applied | live after (crm/end) | reuse connect median (slow) |"
+        " drained hits | measured | verdict | match |",
+        "|---|---|---|---|---|---:|---|---|---|",
+    ]
+    any_mitigated = False
+    for result in results:
+        for r in result["rows"]:
+            if not r["mitigation_applied"]:
+                continue
+            any_mitigated = True
+            lines.append("| %s `%s` | %d/%d | %s, conn_reuse_mode=%s | %d/%d | %.0f ms (%d/%d) | %d/%d | %s | %s | %s |" % (
+                r["label"], r["kernel"], r["setting"]["conn_reuse_mode"], r["setting"]["expire_nodest_conn"],
+                r["mitigation_applied"], r["live"]["conn_reuse_mode"], r["live"]["conn_reuse_mode"],
+                r["live"]["expire_nodest_conn"], r["reuse_median_ms"], r["reuse_slow"], r["count"],
+                r["drain_hits"], r["count"], r["measured"], r["verdict"], "yes" if r["match"] else "**NO**"))
+    if not any_mitigated:
+        lines.append("| - | no verdict chose pin_sysctl | | | | | | | |")
+    lines += [
+        "",
+        "Wall time per kernel (boot, prepare, all rows): %s." % ", ".join(
+            "%s %d s" % (result["kernel_id"], result["seconds"]) for result in results),
+        "",
+        "See [the lab's method](lab-method.md) for the set-up, the lab kernel and the limits of this evidence.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Measure both problems on real kernels; compare with the verdicts.")
+    parser.add_argument("--kernel", action="append", choices=sorted(KERNELS),
+                        help="kernel(s) to run (default: all)")
+    parser.add_argument("--count", type=int, default=7, help="reuse connections per measurement (default 7)")
+    parser.add_argument("--parallel", type=int, default=int(os.environ.get("KUBENODE_GUEST_JOBS", "2")),
+                        help="guests at a time (default 2: TCG guests are CPU-bound)")
+    parser.add_argument("--json", help="write the results as JSON here (no docs/lab.md)")
+    parser.add_argument("--report", nargs="+", metavar="JSON", help="merge per-kernel JSON results into the doc")
+    parser.add_argument("--doc", default=os.path.join(REPO, "docs", "lab.md"), help="Markdown output")
+    parser.add_argument("--workdir", help="keep logs here (default: a temporary directory per kernel)")
+    args = parser.parse_args()
+
+    command = "tests/lab/run_lab.py"
+    if args.report:
+        results = []
+        for path in args.report:
+            with open(path) as handle:
+                results.extend(json.load(handle))
+        command = "scripts/test-guests"
+    else:
+        kernels = args.kernel or list(KERNELS)
+        results = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+            futures = {pool.submit(run_kernel, kernel_id, args.count,
+                                   os.path.join(args.workdir, kernel_id) if args.workdir else None): kernel_id
+                       for kernel_id in kernels}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    results.append(future.result())
+                except Exception as exc:  # noqa: BLE001 - report every kernel, then fail
+                    log(futures[future], "FAILED: %s" % exc)
+                    results.append({"kernel_id": futures[future], "seconds": 0, "rows": [], "error": str(exc)})
+        results.sort(key=lambda result: list(KERNELS).index(result["kernel_id"]))
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump(results, handle, indent=1)
+                handle.write("\n")
+    if not args.json:
+        results.sort(key=lambda result: list(KERNELS).index(result["kernel_id"]))
+        with open(args.doc, "w") as handle:
+            handle.write(markdown(results, command + ("" if args.report or not args.kernel else " " + " ".join(
+                "--kernel " + shlex.quote(k) for k in args.kernel))))
+        log("all", "wrote %s" % args.doc)
+    failed = [r for result in results for r in result["rows"] if not r["match"]]
+    errors = [result for result in results if result.get("error") or not result.get("rows")]
+    for r in failed:
+        log(r["kernel_id"], "MISMATCH in %s: measured %s, verdict %s" % (r["step"], r["measured"], r["verdict"]))
+    for result in errors:
+        log(result["kernel_id"], "no results: %s" % result.get("error"))
+    return 0 if not failed and not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
