@@ -441,9 +441,16 @@ class ClusterState:
                     "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
                     "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
                 "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
-                "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-                           "nodeInfo": {"kubeProxyVersion": "v1.30.0", "kubeletVersion": "v1.30.0",
-                                        "osImage": "Debian GNU/Linux 12 (bookworm)"}}})
+                "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                           "message": "kubelet is posting ready status",
+                                           "lastHeartbeatTime": now(), "lastTransitionTime": now()}],
+                           "addresses": [{"type": "Hostname", "address": name}],
+                           "nodeInfo": {"architecture": "amd64", "bootID": str(uuid.uuid4()),
+                                        "containerRuntimeVersion": "containerd://1.7.0",
+                                        "kernelVersion": "6.1.0", "kubeProxyVersion": "v1.30.0",
+                                        "kubeletVersion": "v1.30.0", "machineID": uuid.uuid4().hex,
+                                        "operatingSystem": "linux", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                                        "systemUUID": str(uuid.uuid4())}}})
         self._store("namespaces", None, {"apiVersion": "v1", "kind": "Namespace",
                                          "metadata": {"name": "kube-system"}, "spec": {"finalizers": ["kubernetes"]},
                                          "status": {"phase": "Active"}})
