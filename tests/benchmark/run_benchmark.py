@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Benchmark the assessment against its floor and against the naive way, in one run.
+
+Generates a fleet of offline node roots (cycling through the demo fleet's situations), then times,
+over the same inventory and with the same forks:
+  (a) ansible -m ping                      the floor: one module round trip per node
+  (b) ansible-playbook playbooks/assess.yml  the assessment (one ipvs_facts call per node + report)
+  (c) the naive way: setup + command/slurp tasks per node (tests/benchmark/naive.yml)
+and the classification engine alone over 100,000 nodes' facts. Peak memory is the largest resident
+set of any controller process of that command (getrusage of its children).
+
+Usage: tests/benchmark/run_benchmark.py [--nodes 500] [--forks 10] [--write-doc docs/benchmarks.md]
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
+import fleetgen  # noqa: E402
+
+MARK_START = "<!-- assess-benchmark:start -->"
+MARK_END = "<!-- assess-benchmark:end -->"
+
+
+def make_fleet(directory, count):
+    specs = [fleetgen.DEMO_FLEET[name] for name in sorted(fleetgen.DEMO_FLEET)]
+    hosts = {}
+    for index in range(count):
+        spec = specs[index % len(specs)]
+        name = "node%04d" % index
+        fleetgen.write_node(os.path.join(directory, "nodes", name), spec)
+        hosts[name] = dict({"assess_node_root": os.path.join(directory, "nodes", name)}, **spec.get("inventory", {}))
+    inventory = {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                  "assess_metrics_url": ""}, "hosts": hosts}}
+    path = os.path.join(directory, "inventory.json")
+    with open(path, "w") as handle:
+        json.dump(inventory, handle)
+    return path
+
+
+def measure(command, env, cwd):
+    """Run command in a child that reports its own children's peak RSS; return (seconds, peak MiB)."""
+    probe = ("import resource, subprocess, sys, time\n"
+             "start = time.monotonic()\n"
+             "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+             "took = time.monotonic() - start\n"
+             "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0\n"
+             "print('%d %.3f %.1f' % (code, took, peak))\n")
+    output = subprocess.check_output([sys.executable, "-c", probe] + command, env=env, cwd=cwd).decode()
+    code, took, peak = output.split()
+    if code != "0":
+        raise SystemExit("benchmark command failed (%s): %s" % (code, " ".join(command)))
+    return float(took), float(peak)
+
+
+def engine_only(count):
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
+    samples = []
+    with tempfile.TemporaryDirectory() as directory:
+        for name, spec in sorted(fleetgen.DEMO_FLEET.items()):
+            options = spec.get("inventory", {})
+            samples.append(gather(fleetgen.write_node(os.path.join(directory, name), spec),
+                                  proxy_mode=options.get("assess_proxy_mode"),
+                                  kube_proxy_version=options.get("assess_kube_proxy_version")))
+    start = time.monotonic()
+    verdicts = {}
+    for index in range(count):
+        verdict = classify(samples[index % len(samples)])["verdict"]
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    return time.monotonic() - start, verdicts
+
+
+def write_doc(path, text):
+    block = "%s\n%s\n%s" % (MARK_START, text.rstrip(), MARK_END)
+    current = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if MARK_START in current:
+        before, rest = current.split(MARK_START, 1)
+        current = before + block + rest.split(MARK_END, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n## Assessment: round trips per node\n\n" + block + "\n"
+    with open(path, "w") as handle:
+        handle.write(current)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--forks", type=int, default=10)
+    parser.add_argument("--engine-nodes", type=int, default=100000)
+    parser.add_argument("--write-doc", metavar="PATH")
+    parser.add_argument("--check", action="store_true",
+                        help="exit non-zero when a goal (<=1.1x ping, >=5x faster than naive, engine <10 s) is missed")
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="ipvs-reuse-bench-")
+    try:
+        inventory = make_fleet(workdir, args.nodes)
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORKS=str(args.forks),
+                   ANSIBLE_HOST_KEY_CHECKING="false", ANSIBLE_LOCALHOST_WARNING="false",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+        bindir = os.path.dirname(sys.executable)
+        runs = {}
+        runs["ping"] = measure([os.path.join(bindir, "ansible"), "all", "-i", inventory, "-m", "ping"], env, workdir)
+        runs["assess"] = measure([os.path.join(bindir, "ansible-playbook"), "-i", inventory,
+                                  os.path.join(REPO, "playbooks", "assess.yml"),
+                                  "-e", "assess_report_dir=%s/report" % workdir], env, workdir)
+        runs["naive"] = measure([os.path.join(bindir, "ansible-playbook"), "-i", inventory,
+                                 os.path.join(HERE, "naive.yml")], env, workdir)
+        report = json.load(open(os.path.join(workdir, "report", "fleet.json")))
+        assert report["summary"]["nodes"] == args.nodes, report["summary"]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    engine_seconds, verdicts = engine_only(args.engine_nodes)
+
+    ratio_ping = runs["assess"][0] / runs["ping"][0]
+    ratio_naive = runs["naive"][0] / runs["assess"][0]
+    lines = [
+        "Command: `%s`" % " ".join(["tests/benchmark/run_benchmark.py"] + sys.argv[1:]),
+        "",
+        "Measured %s on %s (%d cores), %d offline nodes, forks %d, connection local."
+        % (time.strftime("%Y-%m-%d"), os.uname().nodename, os.cpu_count(), args.nodes, args.forks),
+        "",
+        "| run | wall time (s) | peak controller RSS (MiB) | ratio |",
+        "|---|---:|---:|---|",
+        "| (a) `ansible -m ping` | %.1f | %.0f | floor |" % runs["ping"],
+        "| (b) `playbooks/assess.yml` | %.1f | %.0f | %.2fx of ping (goal <= 1.1x) |" % (runs["assess"] + (ratio_ping,)),
+        "| (c) naive: setup + command/slurp per node | %.1f | %.0f | assess is %.1fx faster (goal >= 5x) |"
+        % (runs["naive"] + (ratio_naive,)),
+        "",
+        "Classification engine alone: %d nodes' facts in %.2f s (goal well under 10 s); verdicts %s."
+        % (args.engine_nodes, engine_seconds, json.dumps(verdicts, sort_keys=True)),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write_doc:
+        write_doc(args.write_doc, text)
+    if args.check:
+        missed = [goal for goal, ok in (("<=1.1x ping", ratio_ping <= 1.1), (">=5x naive", ratio_naive >= 5),
+                                        ("engine <10 s", engine_seconds < 10)) if not ok]
+        if missed:
+            raise SystemExit("benchmark goals missed: %s" % ", ".join(missed))
+
+
+if __name__ == "__main__":
+    main()
