@@ -171,12 +171,32 @@ def assess(guest, step):
     return facts
 
 
+def assess_vars(out_dir):
+    return {"assess_proxy_mode": "ipvs", "assess_kube_proxy_version": KUBE_PROXY_VERSION,
+            "assess_known_kernels": LAB_KNOWN_KERNELS, "assess_metrics_url": "",
+            "assess_report_dir": os.path.join(out_dir, "report"), "assess_publish_stats": False}
+
+
+def has_pin_role():
+    return os.path.isdir(os.path.join(REPO, "roles", "pin_sysctl"))
+
+
+def unpin(guest, step):
+    """Remove an earlier pin so the next row starts from its own state."""
+    if has_pin_role():
+        guest.playbook(os.path.join(LAB_DIR, "unpin.yml"), {}, step + "-unpin")
+
+
 def mitigate(guest, classification, step):
     """Apply the collection's mitigation; return how it was applied."""
-    if os.path.isdir(os.path.join(REPO, "roles", "pin_sysctl")):
-        guest.playbook(os.path.join(LAB_DIR, "mitigate.yml"), {"lab_pin_value": classification["pin_value"]},
-                       step + "-mitigate")
-        return "pin_sysctl role"
+    out_dir = os.path.join(guest.workdir, step)
+    os.makedirs(out_dir, exist_ok=True)
+    if has_pin_role():
+        # The collection's own path: playbooks/mitigate.yml assesses, then runs pin_sysctl where chosen.
+        # No Kubernetes API here, so the os_upgrade_flag part is off.
+        extra = dict(assess_vars(out_dir), ipvs_reuse_os_upgrade_flag=False)
+        guest.playbook(os.path.join(REPO, "playbooks", "mitigate.yml"), extra, step + "-mitigate")
+        return "playbooks/mitigate.yml (pin_sysctl role)"
     guest.playbook(os.path.join(LAB_DIR, "pin-fallback.yml"), {"lab_pin_value": classification["pin_value"]},
                    step + "-mitigate")
     return "lab fallback (ansible.posix.sysctl)"
@@ -248,6 +268,7 @@ def run_kernel(kernel_id, count, keep_workdir=None):
         # Mitigations last, each from its own starting state: a pin must not leak into the other rows.
         for setting, before in pending:
             step = "crm%d-end%d-mitigated" % setting
+            unpin(guest, step)
             set_node_state(guest, *setting)
             applied = mitigate(guest, {"pin_value": before["pin_value"]}, step)
             values = read_values(guest)
@@ -332,10 +353,9 @@ def markdown(results, command):
         "Wall time per kernel (boot, prepare, all rows): %s." % ", ".join(
             "%s %d s" % (result["kernel_id"], result["seconds"]) for result in results),
         "",
-        "See [the lab's method](lab-method.md) for the set-up, the lab kernel and the limits of this evidence.",
-        "",
     ]
-    return "\n".join(lines)
+    with open(os.path.join(LAB_DIR, "method.md")) as handle:
+        return "\n".join(lines) + handle.read()
 
 
 def main():
