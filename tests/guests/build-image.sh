@@ -56,8 +56,9 @@ printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\
     > "${root}/etc/ssh/sshd_config.d/10-kubenode-test.conf"
 # Units that only cost boot time or CPU in a throwaway TCG guest.
 chroot "${root}" systemctl enable systemd-networkd.service >/dev/null 2>&1
+# ipvsadm.service only restores saved rules (none here; kube-proxy owns IPVS) and is slow under TCG.
 for unit in systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
-            e2scrub_all.timer e2scrub_reap.service fstrim.timer man-db.timer; do
+            e2scrub_all.timer e2scrub_reap.service fstrim.timer man-db.timer ipvsadm.service; do
     ln -sf /dev/null "${root}/etc/systemd/system/${unit}"
 done
 kernel="$(basename "$(ls "${root}"/boot/vmlinuz-*-cloud-amd64 | sort -V | tail -1)")"

@@ -59,3 +59,13 @@ lab_kernel_dir() {
     printf '%s/kernel/lab-%s\n' "${CACHE}" \
         "$(recipe_hash "${GUESTS_DIR}/build-lab-kernel.sh" "${GUESTS_DIR}/lab-kernel/ip_vs-pre-5.9-conntrack-reuse.patch" "${GUESTS_DIR}/lab-kernel/lab.config")"
 }
+
+# A builder (build-*.sh) holds a lock per build target, so that two test runs that need the same
+# image or kernel at the same time build it once: the second waits, then finds it in the cache.
+case "$(basename "$0")" in
+    build-*.sh)
+        mkdir -p "${CACHE}"
+        exec {__build_lock_fd}>"${CACHE}/.lock-$(basename "$0" .sh)${1:+-$1}"
+        flock "${__build_lock_fd}"
+        ;;
+esac
