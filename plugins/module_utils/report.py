@@ -99,6 +99,15 @@ def _cell(value):
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+DECIDING_RULES = ("live_state", "after_", "row", "decide", "no_facts", "mode_unknown", "kernel_unknown", "internal")
+
+
+def deciding_reasons(record):
+    """The texts of the reasons that decided a record's verdict and mitigation (for summaries)."""
+    return [reason.get("text", "") for reason in record.get("reasons") or []
+            if isinstance(reason, dict) and str(reason.get("rule", "")).startswith(DECIDING_RULES)]
+
+
 def fleet_markdown(report):
     """The Markdown summary: counts, nodes needing action with the deciding reason, next steps."""
     summary = report["summary"]
@@ -116,9 +125,7 @@ def fleet_markdown(report):
         lines += ["| node | verdict | mitigation | kernel | OS | kube-proxy | conn_reuse_mode (live/persisted) "
                   "| why |", "|---|---|---|---|---|---|---|---|"]
         for record in needing:
-            deciding = [reason["text"] for reason in record["reasons"]
-                        if reason.get("rule", "").startswith(("live_state", "after_", "row", "decide", "no_facts",
-                                                               "mode_unknown", "kernel_unknown", "internal"))]
+            deciding = deciding_reasons(record)
             lines.append("| %s | %s | %s | %s | %s | %s | %s/%s | %s |" % (
                 _cell(record["node"]), record["verdict"], record["mitigation"], _cell(record["kernel"]),
                 _cell(record["os"]), _cell(record["kube_proxy_version"]), _cell(record["conn_reuse_mode"]),

@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubenode.ipvs_reuse contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet report as one self-contained HTML page. Pure: no I/O, standard library only.
+
+The page has the counts per verdict, a chart of verdicts by OS and kernel series (inline SVG),
+and a table of the nodes needing action that sorts when a column header is clicked (inline
+JavaScript). It loads nothing from anywhere: a Content-Security-Policy forbids every external
+source, so the file can be opened from a mail, an AWX artifact or a laptop without network access.
+The output depends only on the report, so an unchanged fleet gives a byte-identical page.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from html import escape as _html_escape
+
+try:
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import NEEDS_ACTION, deciding_reasons
+except ImportError:  # pragma: no cover - direct import from a checkout
+    from . import knowledge as K  # type: ignore
+    from .report import NEEDS_ACTION, deciding_reasons  # type: ignore
+
+COLORS = {"not_applicable": "#8a8f98", "safe": "#2e7d32", "problem1": "#c62828", "problem2": "#e65100",
+          "unknown": "#6a1b9a"}
+# Order in which the table first lists nodes, and what "sort by verdict" means: worst first.
+VERDICT_RANK = {"problem1": 0, "problem2": 1, "unknown": 2, "safe": 3, "not_applicable": 4}
+MAX_CHART_GROUPS = 25
+# (header, record key or None for computed, data-type for the sorter)
+COLUMNS = (("Node", "node", "text"), ("Verdict", "verdict", "rank"), ("Mitigation", "mitigation", "text"),
+           ("Kernel", "kernel", "text"), ("OS", "os", "text"), ("kube-proxy", "kube_proxy_version", "text"),
+           ("conn_reuse_mode now", "conn_reuse_mode", "number"),
+           ("persisted", "persisted_conn_reuse_mode", "number"), ("Why", None, "text"))
+
+_CSS = """
+:root{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d1f23}
+body{margin:24px;max-width:1400px}
+h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.15em;margin:28px 0 8px}
+.meta{color:#555;margin:0 0 16px}
+.counts{display:flex;flex-wrap:wrap;gap:12px}
+.count{border-left:6px solid #999;background:#f5f6f8;padding:8px 14px;flex:1 1 160px}
+.count .n{font-size:1.8em;font-weight:600;display:block}
+.count .v{font-weight:600}.count .t{color:#555;font-size:.85em;display:block}
+table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{border-bottom:1px solid #dde0e5;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#eef0f3;cursor:pointer;user-select:none;white-space:nowrap;position:sticky;top:0}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
+td.num{text-align:right}td.node{white-space:nowrap;font-weight:600}td.why{color:#333;min-width:360px}
+.badge{display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;font-size:.85em}
+.none{color:#555}
+svg text{font-size:12px;fill:#1d1f23}
+"""
+
+# Sorts the table of nodes needing action when a header is clicked (or Enter/Space on it).
+# Cells carry data-sort where the shown text does not sort well (verdict rank, empty values).
+_JS = """
+(function () {
+  var table = document.getElementById("needing-action");
+  if (!table) { return; }
+  var body = table.tBodies[0];
+  var headers = table.tHead.rows[0].cells;
+  var collator = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
+  function value(row, index) {
+    var cell = row.cells[index];
+    var sortKey = cell.getAttribute("data-sort");
+    return sortKey === null ? cell.textContent : sortKey;
+  }
+  function sortBy(index, direction) {
+    var type = headers[index].getAttribute("data-type");
+    var rows = Array.prototype.slice.call(body.rows).map(function (row, position) {
+      var raw = value(row, index);
+      return {row: row, key: (type === "number" || type === "rank") ? parseFloat(raw) : raw, position: position};
+    });
+    var sign = direction === "ascending" ? 1 : -1;
+    rows.sort(function (a, b) {
+      var result;
+      if (typeof a.key === "number") {
+        var aMissing = isNaN(a.key), bMissing = isNaN(b.key);
+        if (aMissing || bMissing) { return aMissing === bMissing ? a.position - b.position : (aMissing ? 1 : -1); }
+        result = a.key - b.key;
+      } else {
+        result = collator.compare(a.key, b.key);
+      }
+      return result !== 0 ? sign * result : a.position - b.position;
+    });
+    var fragment = document.createDocumentFragment();
+    rows.forEach(function (item) { fragment.appendChild(item.row); });
+    body.appendChild(fragment);
+    Array.prototype.forEach.call(headers, function (header, other) {
+      if (other === index) { header.setAttribute("aria-sort", direction); } else { header.removeAttribute("aria-sort"); }
+    });
+  }
+  Array.prototype.forEach.call(headers, function (header, index) {
+    header.tabIndex = 0;
+    function toggle() {
+      sortBy(index, header.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending");
+    }
+    header.addEventListener("click", toggle);
+    header.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggle(); }
+    });
+  });
+  document.documentElement.setAttribute("data-sortable", "ready");
+}());
+"""
+
+
+def _esc(value):
+    return _html_escape("" if value is None else str(value), quote=True)
+
+
+def _kernel_series(release):
+    if not isinstance(release, str) or not release:
+        return "kernel unknown"
+    parts = release.split(".")
+    if len(parts) >= 2 and parts[0].isdigit():
+        minor = ""
+        for char in parts[1]:
+            if not char.isdigit():
+                break
+            minor += char
+        if minor:
+            return "%s.%s" % (parts[0], minor)
+    return release
+
+
+def chart_groups(records, limit=MAX_CHART_GROUPS):
+    """[(label, {verdict: count})]: nodes per OS and kernel series, the groups with most nodes needing
+    action first; beyond limit the rest is summed as "other"."""
+    groups = {}
+    for record in records:
+        label = "%s / %s" % (record.get("os") or "OS unknown", _kernel_series(record.get("kernel")))
+        counts = groups.setdefault(label, dict((verdict, 0) for verdict in K.VERDICTS))
+        verdict = record.get("verdict") if record.get("verdict") in K.VERDICTS else "unknown"
+        counts[verdict] += 1
+
+    def order(item):
+        label, counts = item
+        return (-sum(counts[verdict] for verdict in NEEDS_ACTION), -sum(counts.values()), label)
+    ordered = sorted(groups.items(), key=order)
+    if len(ordered) > limit:
+        rest = dict((verdict, 0) for verdict in K.VERDICTS)
+        for _label, counts in ordered[limit - 1:]:
+            for verdict in K.VERDICTS:
+                rest[verdict] += counts[verdict]
+        ordered = ordered[:limit - 1] + [("other (%d groups)" % (len(ordered) - limit + 1), rest)]
+    return ordered
+
+
+def _chart_svg(groups):
+    label_width, bar_width, row, top = 300, 560, 24, 8
+    legend_y = top + row * len(groups) + 16
+    height = legend_y + 24
+    width = label_width + bar_width + 70
+    biggest = max([sum(counts.values()) for _label, counts in groups] or [1]) or 1
+    parts = ['<svg id="verdict-chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
+             'role="img" aria-label="Verdicts by OS and kernel series">' % (width, height, width, height)]
+    for index, (label, counts) in enumerate(groups):
+        y = top + index * row
+        total = sum(counts.values())
+        parts.append('<g class="group" data-group="%s" data-total="%d">' % (_esc(label), total))
+        parts.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (label_width - 8, y + 15, _esc(label)))
+        x = float(label_width)
+        for verdict in K.VERDICTS:
+            count = counts[verdict]
+            if not count:
+                continue
+            span = bar_width * count / float(biggest)
+            parts.append('<rect class="seg" data-verdict="%s" data-count="%d" x="%.2f" y="%d" width="%.2f" '
+                         'height="%d" fill="%s"><title>%s: %d %s</title></rect>'
+                         % (verdict, count, x, y + 3, span, row - 6, COLORS[verdict], _esc(label), count, verdict))
+            x += span
+        parts.append('<text x="%.2f" y="%d">%d</text></g>' % (x + 6, y + 15, total))
+    x = label_width
+    for verdict in K.VERDICTS:
+        parts.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>'
+                     % (x, legend_y, COLORS[verdict], x + 16, legend_y + 11, verdict))
+        x += 30 + 8 * len(verdict)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _cell(key, value, data_type):
+    if data_type == "number":
+        number = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if number is None and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            number = int(value.strip())
+        return '<td class="num" data-sort="%s">%s</td>' % ("" if number is None else number,
+                                                           "-" if value is None else _esc(value))
+    if key == "verdict":
+        verdict = value if value in COLORS else "unknown"
+        return ('<td data-sort="%d"><span class="badge" style="background:%s">%s</span></td>'
+                % (VERDICT_RANK[verdict], COLORS[verdict], _esc(verdict)))
+    return '<td%s>%s</td>' % (' class="node"' if key == "node" else "", "-" if value in (None, "") else _esc(value))
+
+
+def fleet_html(report, title="IPVS connection-reuse assessment"):
+    """Render a report from report.fleet_report() as a complete HTML document (str)."""
+    if not isinstance(report, dict) or not isinstance(report.get("nodes"), list):
+        raise ValueError("the input must be a fleet report (a dict with 'summary' and 'nodes')")
+    records = [record for record in report["nodes"] if isinstance(record, dict)]
+    summary = report.get("summary") or {}
+    verdict_counts = summary.get("verdicts") or {}
+    needing = [record for record in records if record.get("verdict") in NEEDS_ACTION]
+    needing.sort(key=lambda record: (VERDICT_RANK.get(record.get("verdict"), 9), str(record.get("node"))))
+    out = ['<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; '
+           'script-src \'unsafe-inline\'; img-src data:">\n',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+           "<title>%s</title>\n<style>%s</style>\n</head>\n<body>\n" % (_esc(title), _CSS),
+           "<h1>%s</h1>\n" % _esc(title)]
+    generated = report.get("generated_at")
+    out.append('<p class="meta" id="meta">%d nodes%s; %d need action. Details per node: fleet.json; summary: '
+               "summary.md.</p>\n" % (summary.get("nodes", len(records)),
+                                      (", generated %s" % _esc(generated)) if generated else "",
+                                      summary.get("needing_action", len(needing))))
+    out.append('<h2>Verdicts</h2>\n<div class="counts" id="verdict-counts">\n')
+    for verdict in K.VERDICTS:
+        out.append('<div class="count" data-verdict="%s" style="border-color:%s"><span class="n">%d</span>'
+                   '<span class="v">%s</span><span class="t">%s</span></div>\n'
+                   % (verdict, COLORS[verdict], int(verdict_counts.get(verdict, 0)), verdict,
+                      _esc(K.VERDICT_TEXT[verdict])))
+    out.append("</div>\n<h2>Verdicts by OS and kernel series</h2>\n")
+    out.append(_chart_svg(chart_groups(records)) if records else '<p class="none">No nodes.</p>')
+    out.append('\n<h2>Nodes needing action (%d)</h2>\n' % len(needing))
+    if not needing:
+        out.append('<p class="none" id="no-action">None: every node is safe or not applicable.</p>\n')
+    else:
+        out.append('<p class="meta">Click a column header to sort; click again to reverse.</p>\n')
+        out.append('<table id="needing-action">\n<thead><tr>')
+        for header, _key, data_type in COLUMNS:
+            out.append('<th scope="col" data-type="%s">%s</th>' % (data_type, _esc(header)))
+        out.append("</tr></thead>\n<tbody>\n")
+        for record in needing:
+            cells = []
+            for _header, key, data_type in COLUMNS:
+                if key is None:
+                    cells.append('<td class="why">%s</td>' % _esc("; ".join(deciding_reasons(record))))
+                else:
+                    cells.append(_cell(key, record.get(key), data_type))
+            out.append('<tr data-node="%s">%s</tr>\n' % (_esc(record.get("node")), "".join(cells)))
+        out.append("</tbody>\n</table>\n")
+    out.append("<script>%s</script>\n</body>\n</html>\n" % _JS)
+    return "".join(out)
