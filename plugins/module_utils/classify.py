@@ -28,14 +28,20 @@ class PolicyError(ValueError):
     """The policy given by the user cannot be applied."""
 
 
+_VERSION_CACHE = {}
+
+
 def parse_version(text):
     """'v1.27.3-eks-a5565ad' -> (1, 27, 3); '4.18.0-305.el8' -> (4, 18, 0); else None."""
     if not isinstance(text, str):
         return None
+    if text in _VERSION_CACHE:
+        return _VERSION_CACHE[text]
     match = _VERSION_RE.match(text)
-    if not match:
-        return None
-    return tuple(int(part) if part is not None else 0 for part in match.groups())
+    version = tuple(int(part) if part is not None else 0 for part in match.groups()) if match else None
+    if len(_VERSION_CACHE) < 4096:  # a fleet has few distinct versions; bound the memory anyway
+        _VERSION_CACHE[text] = version
+    return version
 
 
 def format_version(version):
@@ -143,8 +149,27 @@ def _by_version(rules, version):
     return None
 
 
+_FIXES_CACHE = {}
+
+
 def kernel_fixes(release, markers, os_facts, known_kernels):
-    """Return ({"fix2": bool|None, "fix1": bool|None}, [(rule, text, source)])."""
+    """Return ({"fix2": bool|None, "fix1": bool|None}, [(rule, text, source)]).
+
+    Results for the shipped data alone are cached per (release, markers, OS): a fleet has few kernels.
+    """
+    key = None
+    if not known_kernels:
+        key = (release, tuple(sorted(markers)), str(os_facts.get("id")), str(os_facts.get("version_id")))
+        if key in _FIXES_CACHE:
+            found, notes = _FIXES_CACHE[key]
+            return dict(found), list(notes)
+    found, notes = _kernel_fixes(release, markers, os_facts, known_kernels)
+    if key is not None and len(_FIXES_CACHE) < 4096:
+        _FIXES_CACHE[key] = (dict(found), list(notes))
+    return found, notes
+
+
+def _kernel_fixes(release, markers, os_facts, known_kernels):
     found = {"fix2": None, "fix1": None}
     notes = []
     version = parse_version(release)

@@ -1,0 +1,88 @@
+"""End-to-end: playbooks/assess.yml over the demo fleet (offline node roots, connection local).
+
+Checks the report against what the demo fleet says each node is, a second run changes nothing,
+check mode, gating on verdicts, and that bad input stops with a clear message.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import fleetgen  # noqa: E402
+
+PLAYBOOK = os.path.join(REPO, "playbooks", "assess.yml")
+INVENTORY = os.path.join(REPO, "demo", "inventory.yml")
+
+
+def run_playbook(tmp_path, *extra, check=True):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+               ANSIBLE_CALLBACKS_ENABLED="", ANSIBLE_LOCALHOST_WARNING="false")
+    bindir = os.path.dirname(sys.executable)
+    command = [os.path.join(bindir, "ansible-playbook"), "-i", INVENTORY, PLAYBOOK,
+               "-e", "assess_report_dir=%s" % (tmp_path / "report")] + list(extra)
+    result = subprocess.run(command, env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:]
+    return result
+
+
+def recap_changed(output):
+    return sum(int(part.split("=")[1]) for line in output.splitlines() if " : ok=" in line
+               for part in line.split() if part.startswith("changed="))
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("assess")
+    result = run_playbook(tmp_path)
+    return tmp_path, result
+
+
+def test_report_matches_the_demo_fleet(first_run):
+    tmp_path, _ = first_run
+    report = json.load(open(str(tmp_path / "report" / "fleet.json")))
+    assert report["summary"]["nodes"] == len(fleetgen.DEMO_FLEET)
+    for record in report["nodes"]:
+        expect = fleetgen.DEMO_FLEET[record["node"]]["expect"]
+        assert dict((key, record[key]) for key in ("verdict", "mitigation")) == \
+            dict((key, expect[key]) for key in ("verdict", "mitigation")), record["reasons"]
+        assert record["reasons"] and record["facts"]["kernel"]["release"]
+    summary = open(str(tmp_path / "report" / "summary.md")).read()
+    assert "| problem1 | 6 |" in summary and "euleros-h686" in summary
+
+
+def test_second_run_changes_nothing(first_run):
+    tmp_path, _ = first_run
+    assert recap_changed(run_playbook(tmp_path).stdout) == 0
+
+
+def test_check_mode_predicts_the_same_report(tmp_path):
+    result = run_playbook(tmp_path, "--check")
+    assert json.load(open(str(tmp_path / "report" / "fleet.json")))["summary"]["verdicts"]["problem2"] == 1
+    assert "ok=" in result.stdout
+
+
+def test_gating_fails_the_run_after_writing_the_report(tmp_path):
+    result = run_playbook(tmp_path, "-e", '{"assess_fail_on_verdicts": ["problem2"]}', check=False)
+    assert result.returncode != 0
+    assert "1 node(s) have a verdict in problem2: rhel8-crm1" in result.stdout
+    assert (tmp_path / "report" / "fleet.json").exists()
+
+
+def test_bad_gating_input_is_refused_before_anything_runs(tmp_path):
+    result = run_playbook(tmp_path, "-e", '{"assess_fail_on_verdicts": ["problem3"]}', check=False)
+    assert result.returncode != 0
+    assert "problem3" in result.stdout
+    assert not (tmp_path / "report").exists()
+
+
+def test_invalid_policy_stops_with_a_clear_message(tmp_path):
+    result = run_playbook(tmp_path, "-e", '{"assess_policy": {"fallback_mitigation": "reboot"}}', check=False)
+    assert result.returncode != 0
+    assert "invalid policy: policy.fallback_mitigation must be one of os_upgrade, switch_iptables" in result.stdout
