@@ -21,7 +21,7 @@ INVENTORY = os.path.join(REPO, "demo", "inventory.yml")
 def run_playbook(tmp_path, *extra, check=True):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
-               ANSIBLE_CALLBACKS_ENABLED="", ANSIBLE_LOCALHOST_WARNING="false")
+               ANSIBLE_LOCALHOST_WARNING="false")
     bindir = os.path.dirname(sys.executable)
     command = [os.path.join(bindir, "ansible-playbook"), "-i", INVENTORY, PLAYBOOK,
                "-e", "assess_report_dir=%s" % (tmp_path / "report")] + list(extra)
