@@ -107,9 +107,19 @@ class Guest:
         self.key = os.path.join(CACHE, "ssh", "id_ed25519")
         self.inventory = os.path.join(workdir, "inventory.ini")
 
-    def boot(self):
+    def boot(self, keep):
+        state = os.path.join(CACHE, "run", self.name)
+        if keep and os.path.isfile(os.path.join(state, "port")):
+            # --keep-guest: reuse the guest a previous --keep-guest run left running (development only).
+            with open(os.path.join(state, "port")) as handle:
+                self.port = int(handle.read())
+            self.write_inventory()
+            return
         out = run([os.path.join(GUESTS, "boot.sh"), self.name, self.spec["suite"], self.spec["kernel"]])
         self.port = int(out.stdout.strip().splitlines()[-1])
+        self.write_inventory()
+
+    def write_inventory(self):
         with open(self.inventory, "w") as handle:
             handle.write(
                 "%s ansible_host=127.0.0.1 ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s "
@@ -240,7 +250,7 @@ def row(guest, step, setting, values, measurement, facts, applied=None):
     return result
 
 
-def run_kernel(kernel_id, count, keep_workdir=None):
+def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
     workdir = keep_workdir or tempfile.mkdtemp(prefix="kubenode-lab-%s-" % kernel_id)
     os.makedirs(workdir, exist_ok=True)
     guest = Guest(kernel_id, workdir)
@@ -248,7 +258,7 @@ def run_kernel(kernel_id, count, keep_workdir=None):
     rows = []
     try:
         log(kernel_id, "booting (%s); logs in %s" % (guest.spec["label"], workdir))
-        guest.boot()
+        guest.boot(keep_guest)
         guest.playbook(os.path.join(REPO, "molecule", "resources", "prepare.yml"),
                        {"kube_proxy_stand_in_version": KUBE_PROXY_VERSION}, "prepare")
         guest.copy(os.path.join(LAB_DIR, "reuse_probe.py"), PROBE_PATH)
@@ -276,7 +286,8 @@ def run_kernel(kernel_id, count, keep_workdir=None):
             sport += 10
             rows.append(row(guest, step, setting, values, measurement, assess(guest, step), applied=applied))
     finally:
-        guest.stop()
+        if not keep_guest:
+            guest.stop()
     log(kernel_id, "done in %.0f s" % (time.monotonic() - started))
     return {"kernel_id": kernel_id, "seconds": round(time.monotonic() - started), "rows": rows}
 
@@ -369,6 +380,8 @@ def main():
     parser.add_argument("--report", nargs="+", metavar="JSON", help="merge per-kernel JSON results into the doc")
     parser.add_argument("--doc", default=os.path.join(REPO, "docs", "lab.md"), help="Markdown output")
     parser.add_argument("--workdir", help="keep logs here (default: a temporary directory per kernel)")
+    parser.add_argument("--keep-guest", action="store_true",
+                        help="development: leave the guest running and reuse it on the next --keep-guest run")
     args = parser.parse_args()
 
     command = "tests/lab/run_lab.py"
@@ -383,7 +396,8 @@ def main():
         results = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
             futures = {pool.submit(run_kernel, kernel_id, args.count,
-                                   os.path.join(args.workdir, kernel_id) if args.workdir else None): kernel_id
+                                   os.path.join(args.workdir, kernel_id) if args.workdir else None,
+                                   args.keep_guest): kernel_id
                        for kernel_id in kernels}
             for future in concurrent.futures.as_completed(futures):
                 try:
