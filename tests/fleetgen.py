@@ -132,8 +132,8 @@ DEMO_FLEET = {
         "vs": KUBEPROXY_VS,
         "files": {"etc/kubernetes/manifests/kube-proxy.yaml":
                   "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\nspec:\n"
-                  "  containers:\n  - name: kube-proxy\n    image: registry.k8s.io/kube-proxy:v1.24.17\n"
-                  "    command: [kube-proxy, --proxy-mode=ipvs, --v=2]\n"},
+                  "  containers:\n    - name: kube-proxy\n      image: registry.k8s.io/kube-proxy:v1.24.17\n"
+                  "      command: [kube-proxy, --proxy-mode=ipvs, --v=2]\n"},
         "expect": {"verdict": "problem1", "mitigation": "os_upgrade", "kernel_fix": None},
     },
     "debian12-iptables-leftovers": {
