@@ -97,6 +97,8 @@ def main():
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--engine-nodes", type=int, default=100000)
+    parser.add_argument("--property-examples", type=int, default=10000,
+                        help="examples per property-based test (tests/unit/.../test_properties.py); 0 skips")
     parser.add_argument("--write-doc", metavar="PATH")
     parser.add_argument("--check", action="store_true",
                         help="exit non-zero when a goal (<=1.1x ping, >=5x faster than naive, engine <10 s) is missed")
@@ -121,6 +123,16 @@ def main():
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     engine_seconds, verdicts = engine_only(args.engine_nodes)
+    property_line = "Property-based tests: skipped."
+    if args.property_examples:
+        start = time.monotonic()
+        subprocess.check_call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               os.path.join(REPO, "tests", "unit", "plugins", "module_utils", "test_properties.py")],
+                              env=dict(os.environ, IPVS_REUSE_HYPOTHESIS_EXAMPLES=str(args.property_examples)),
+                              cwd=REPO)
+        property_line = ("Property-based tests: %d examples for each of the 3 properties (engine never raises, "
+                         "engine deterministic, gatherer never raises on arbitrary files) passed in %.0f s."
+                         % (args.property_examples, time.monotonic() - start))
 
     ratio_ping = runs["assess"][0] / runs["ping"][0]
     ratio_naive = runs["naive"][0] / runs["assess"][0]
@@ -139,6 +151,8 @@ def main():
         "",
         "Classification engine alone: %d nodes' facts in %.2f s (goal well under 10 s); verdicts %s."
         % (args.engine_nodes, engine_seconds, json.dumps(verdicts, sort_keys=True)),
+        "",
+        property_line,
     ]
     text = "\n".join(lines)
     print(text)
