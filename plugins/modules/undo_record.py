@@ -29,7 +29,9 @@ options:
     type: path
     required: true
   files:
-    description: Absolute paths of the files to record (O(state=present) only).
+    description:
+      - Absolute paths of the files to record (O(state=present)); with O(state=present) or O(state=query), the
+        module also reports in RV(current) whether each of them exists now.
     type: list
     elements: path
     default: []
@@ -38,9 +40,11 @@ options:
     type: dict
     default: {}
   state:
-    description: V(present) records (once); V(restored) puts the recorded files back.
+    description:
+      - V(present) records (once); V(restored) puts the recorded files back; V(query) only reads the record and
+        reports which of O(files) exist now.
     type: str
-    choices: [present, restored]
+    choices: [present, restored, query]
     default: present
 attributes:
   check_mode:
@@ -88,6 +92,11 @@ existed:
   description: Whether a record existed before the module ran.
   returned: always
   type: bool
+current:
+  description: For each path in O(files), whether it exists now (before the module changes anything).
+  returned: when O(state=present) or O(state=query)
+  type: dict
+  sample: {/etc/sysctl.d/90-kubenode-ipvs-reuse.conf: true}
 restored:
   description: The paths that were (or in check mode would be) written back or removed.
   returned: when O(state=restored)
@@ -134,7 +143,7 @@ def write_atomic(module, path, content, mode=0o600):
     os.rename(temp, path)
 
 
-def text_or_none(entry):
+def as_text(entry):
     if not entry.get("exists"):
         return ""
     if entry.get("type") == "link":
@@ -199,7 +208,7 @@ def main():
             path=dict(type="path", required=True),
             files=dict(type="list", elements="path", default=[]),
             data=dict(type="dict", default={}),
-            state=dict(type="str", choices=["present", "restored"], default="present"),
+            state=dict(type="str", choices=["present", "restored", "query"], default="present"),
         ),
         supports_check_mode=True,
     )
@@ -207,16 +216,21 @@ def main():
     record = load_record(module, path)
     existed = record is not None
 
-    if module.params["state"] == "present":
-        for name in module.params["files"]:
-            if not os.path.isabs(name):
-                module.fail_json(msg="files must be absolute paths, got %s" % name)
+    state = module.params["state"]
+    for name in module.params["files"]:
+        if not os.path.isabs(name):
+            module.fail_json(msg="files must be absolute paths, got %s" % name)
+    current = dict((name, os.path.lexists(name)) for name in module.params["files"])
+    if state == "query":
+        module.exit_json(changed=False, record=record, existed=existed, current=current)
+
+    if state == "present":
         if existed:
-            module.exit_json(changed=False, record=record, existed=True)
+            module.exit_json(changed=False, record=record, existed=True, current=current)
         record = {"version": 1, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "data": module.params["data"],
                   "files": dict((name, describe(name)) for name in module.params["files"])}
-        result = dict(changed=True, record=record, existed=False)
+        result = dict(changed=True, record=record, existed=False, current=current)
         if module._diff:
             result["diff"] = {"before_header": path, "after_header": path, "before": "",
                               "after": "record of %s\n" % ", ".join(sorted(record["files"]))}
@@ -241,7 +255,7 @@ def main():
             if restore_one(module, name, wanted):
                 restored.append(name)
                 diffs.append({"before_header": name, "after_header": name,
-                              "before": text_or_none(before), "after": text_or_none(wanted)})
+                              "before": as_text(before), "after": as_text(wanted)})
         except (IOError, OSError) as exc:
             module.fail_json(msg="cannot restore %s: %s (restored so far: %s); run again after fixing the cause"
                              % (name, to_native(exc), ", ".join(restored) or "nothing"))
