@@ -132,16 +132,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import PolicyError, classify, validate_policy
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
 
-try:  # Python 3
-    from urllib.request import urlopen
-except ImportError:  # pragma: no cover - Python 2 is not a target
-    urlopen = None
-
 
 def http_get(url, timeout=2):
     """Return the body of a local endpoint, or None when it does not answer."""
+    # imported here: only live nodes query the endpoint, offline roots skip the import cost
+    from ansible.module_utils.urls import open_url
+
     try:
-        response = urlopen(url, timeout=timeout)  # nosec - a loopback metrics endpoint given by the operator
+        response = open_url(url, timeout=timeout, use_proxy=False, follow_redirects="none")
         try:
             return response.read(1024 * 1024).decode("utf-8", "replace")
         finally:
