@@ -14,7 +14,6 @@ Usage: tests/benchmark/run_benchmark.py [--nodes 500] [--forks 10] [--write-doc 
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys

@@ -73,14 +73,14 @@ def test_module_end_to_end_is_read_only_and_reports_bad_policy(tmp_path, kube_pr
     base = [ansible, "localhost", "-e", "ansible_python_interpreter=%s" % sys.executable,
             "-m", "kubenode.ipvs_reuse.ipvs_facts"]
     good = subprocess.run(base + ["-a", json.dumps({"metrics_url": kube_proxy_double})], env=env, cwd=str(tmp_path),
-                          stdout=subprocess.PIPE, universal_newlines=True)
+                          stdout=subprocess.PIPE, universal_newlines=True, check=False)
     result = json.loads(good.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert result["changed"] is False
     assert result["ansible_facts"]["ipvs_reuse"]["kube_proxy"]["mode"] == "ipvs"
     assert result["ansible_facts"]["ipvs_reuse"]["classification"]["verdict"] in ("unknown", "problem1", "problem2",
                                                                                   "safe")
     bad = subprocess.run(base + ["-a", json.dumps({"policy": {"allow_pin": "maybe"}})], env=env, cwd=str(tmp_path),
-                         stdout=subprocess.PIPE, universal_newlines=True)
+                         stdout=subprocess.PIPE, universal_newlines=True, check=False)
     result = json.loads(bad.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert result["failed"] is True
     assert result["msg"] == "invalid policy: policy.allow_pin must be true or false"
