@@ -31,7 +31,7 @@ options:
         metric is left out.
     type: float
   labels:
-    description: Extra labels for every sample, for example C({cluster: prod}).
+    description: "Extra labels for every sample, for example C({cluster: prod})."
     type: dict
     default: {}
 """

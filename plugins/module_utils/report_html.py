@@ -31,7 +31,7 @@ MAX_CHART_GROUPS = 25
 # (header, record key or None for computed, data-type for the sorter)
 COLUMNS = (("Node", "node", "text"), ("Verdict", "verdict", "rank"), ("Mitigation", "mitigation", "text"),
            ("Kernel", "kernel", "text"), ("OS", "os", "text"), ("kube-proxy", "kube_proxy_version", "text"),
-           ("conn_reuse_mode now", "conn_reuse_mode", "number"),
+           ("conn_reuse_mode", "conn_reuse_mode", "number"),
            ("persisted", "persisted_conn_reuse_mode", "number"), ("Why", None, "text"))
 
 _CSS = """
@@ -43,11 +43,17 @@ h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.15em;margin:28px 0 8px}
 .count{border-left:6px solid #999;background:#f5f6f8;padding:8px 14px;flex:1 1 160px}
 .count .n{font-size:1.8em;font-weight:600;display:block}
 .count .v{font-weight:600}.count .t{color:#555;font-size:.85em;display:block}
-table{border-collapse:collapse;width:100%;font-size:.9em}
-th,td{border-bottom:1px solid #dde0e5;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#eef0f3;cursor:pointer;user-select:none;white-space:nowrap;position:sticky;top:0}
+table{display:block;width:100%;font-size:.9em}
+thead{display:block;position:sticky;top:0;z-index:1}tbody{display:block}
+/* Rows are grids, not table rows, so that off-screen rows can skip layout (content-visibility): sorting
+   thousands of rows then re-lays out only what is on screen. */
+tr{display:grid;grid-template-columns:minmax(11em,1.4fr) 6.5em 8.5em minmax(11em,1.3fr) minmax(6em,.8fr)
+minmax(7em,.9fr) 11em 6.5em minmax(18em,3fr);border-bottom:1px solid #dde0e5}
+tbody tr{content-visibility:auto;contain-intrinsic-size:auto 4em}
+th,td{padding:4px 8px;text-align:left;min-width:0;overflow-wrap:anywhere}
+th{background:#eef0f3;cursor:pointer;user-select:none;overflow-wrap:normal}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-td.num{text-align:right}td.node{white-space:nowrap;font-weight:600}td.why{color:#333;min-width:360px}
+td.num,th[data-type=number]{text-align:right}td.node{font-weight:600}td.why{color:#333}
 .badge{display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;font-size:.85em}
 .none{color:#555}
 svg text{font-size:12px;fill:#1d1f23}

@@ -14,7 +14,7 @@ short_description: Gather and classify the IPVS connection-reuse state of a Kube
 version_added: 1.0.0
 description:
   - Reads, in one call, everything needed to tell whether a node suffers from the IPVS connection-reuse
-    bug: kernel release and build, OS release, whether C(ip_vs) is loaded, the C(net.ipv4.vs.*) values
+    bug. That is the kernel release and build, OS release, whether C(ip_vs) is loaded, the C(net.ipv4.vs.*) values
     that matter (and vendor fix markers such as C(conn_reuse_old_conntrack)), the values persisted in
     C(/etc/sysctl.conf) and C(sysctl.d), a pin installed by the P(kubenode.ipvs_reuse.pin_sysctl#role) role,
     and the kube-proxy mode and version from every signal available on the node, each with its source.

@@ -33,7 +33,7 @@ options:
   path:
     description:
       - The metrics file, in the directory given to node_exporter as C(--collector.textfile.directory).
-      - It must end in C(.prom), the only files the textfile collector reads. The directory must exist: the
+      - It must end in C(.prom), the only files the textfile collector reads. The directory must exist. The
         module does not create node_exporter's directory.
     type: path
     required: true
@@ -44,7 +44,7 @@ options:
     type: dict
   labels:
     description:
-      - Extra labels for every sample, for example C({cluster: prod}). node_exporter adds the instance label itself.
+      - "Extra labels for every sample, for example C({cluster: prod}). node_exporter adds the instance label itself."
       - Names must match C([a-zA-Z_][a-zA-Z0-9_]*). They must not start with C(__) or reuse a label this module
         sets.
     type: dict

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""How long the HTML fleet report takes for a large fleet (goal: under 2 s for 5,000 nodes).
+
+Measures (a) fleet_html() in Python on the controller, (b) headless Chromium opening the file until the
+load event (parse, layout, SVG, script set-up) and (c) one click on a column header that sorts every row
+(measured in the page up to the next layout). Prints a Markdown table for docs/benchmarks.md.
+
+  python3 tests/tools/bench_html.py [--nodes 5000] [--repeat 5]
+Needs chromium, chromium-driver and selenium for (b) and (c); without them only (a) is measured.
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration_html"))
+import synthetic_fleet  # noqa: E402  (sets up the import path of the collection)
+import browser  # noqa: E402
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report_html import fleet_html  # noqa: E402
+
+GOAL_SECONDS = 2.0
+SORT_JS = """
+var done = arguments[arguments.length - 1];
+var header = document.querySelectorAll('#needing-action th')[arguments[0]];
+var start = performance.now();
+header.click();
+document.body.offsetHeight;  // force the layout of the re-ordered rows
+requestAnimationFrame(function () { done(performance.now() - start); });
+"""
+
+
+def seconds(values):
+    return "%.3f s (median %.3f, max %.3f)" % (min(values), statistics.median(values), max(values))
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Benchmark the HTML fleet report.")
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    report = synthetic_fleet.synthetic_report(args.nodes)
+    renders = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        html = fleet_html(report)
+        renders.append(time.perf_counter() - start)
+    rows = [("nodes / needing action (table rows)", "%d / %d" % (args.nodes, report["summary"]["needing_action"])),
+            ("page size", "%.2f MB" % (len(html.encode("utf-8")) / 1e6)),
+            ("fleet_html() in Python, best of %d" % args.repeat, seconds(renders))]
+
+    why = browser.missing()
+    if why:
+        rows.append(("Chromium", "not measured: %s" % why))
+    else:
+        directory = tempfile.mkdtemp(prefix="kubenode-bench-html-")
+        path = os.path.join(directory, "fleet.html")
+        with open(path, "w") as handle:
+            handle.write(html)
+        loads, sorts_node, sorts_kernel = [], [], []
+        with browser.Browser() as chromium:
+            driver = chromium.driver
+            driver.set_script_timeout(60)
+            for _ in range(args.repeat):
+                chromium.open(path)
+                loads.append(driver.execute_script(
+                    "var n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd - n.startTime;")
+                    / 1000.0)
+                assert driver.execute_script("return document.documentElement.getAttribute('data-sortable')") == "ready"
+                sorts_node.append(driver.execute_async_script(SORT_JS, 0) / 1000.0)
+                sorts_kernel.append(driver.execute_async_script(SORT_JS, 3) / 1000.0)
+            version = driver.capabilities.get("browserVersion", "?")
+        os.unlink(path)
+        os.rmdir(directory)
+        rows += [("Chromium %s: open file to load event" % version, seconds(loads)),
+                 ("Chromium: click sorts all rows by node", seconds(sorts_node)),
+                 ("Chromium: click sorts all rows by kernel", seconds(sorts_kernel))]
+        worst = max(max(renders) + max(loads), max(sorts_node), max(sorts_kernel))
+        rows.append(("goal: render + open, and a sort, each under %.0f s" % GOAL_SECONDS,
+                     "met (worst %.3f s)" % worst if worst < GOAL_SECONDS else "MISSED (worst %.3f s)" % worst))
+    print("| measure | result |\n|---|---|")
+    for name, value in rows:
+        print("| %s | %s |" % (name, value))
+    print("\nPython %s on %s, %d cores, load average %s when measured."
+          % (platform.python_version(), platform.machine(), os.cpu_count() or 0,
+             " ".join("%.1f" % value for value in os.getloadavg())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
