@@ -123,7 +123,7 @@ class Guest:
         with open(self.inventory, "w") as handle:
             handle.write(
                 "%s ansible_host=127.0.0.1 ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s "
-                "ansible_python_interpreter=/usr/bin/python3 "
+                "ansible_python_interpreter=/usr/bin/python3 ansible_pipelining=true "
                 "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
                 % (self.name, self.port, self.key))
 
