@@ -786,6 +786,11 @@ class Handler(BaseHTTPRequestHandler):
                     meta[key] = current["metadata"][key]
             if method == "PUT" and plural == "nodes":
                 new["status"] = current.get("status")  # status is only written through /status
+            if plural == "nodes" and isinstance(new.get("spec"), dict):
+                # omitempty in the Go types: false / empty values are not stored
+                for key in ("unschedulable", "taints"):
+                    if key in new["spec"] and not new["spec"][key]:
+                        del new["spec"][key]
             validate_object(new, KIND_BY_PLURAL[plural][1])
             if new == current:
                 return current
