@@ -23,7 +23,9 @@ description:
   - Idempotent; check mode reports what would be removed; C(--diff) shows the services, ipsets and interface before
     and after.
 author:
-  - kubenode.ipvs_reuse contributors
+  - kubenode.ipvs_reuse contributors (@kubenode)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   interface:
     description: The dummy interface kube-proxy in IPVS mode binds service addresses to.
@@ -50,13 +52,15 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 notes:
   - Runs on the node with the Python standard library only; needs C(ip), and C(ipvsadm), C(ipset), C(iptables)
     where there is something of theirs to read (a missing tool means that kind of state cannot exist here).
   - Virtual services kube-proxy made for NodePorts and external IPs on the node's own addresses are not on
     O(interface) and cannot be told apart from other services by address; they are reported in RV(services_kept).
 seealso:
-  - role: kubenode.ipvs_reuse.kube_proxy_mode
+  - module: kubenode.ipvs_reuse.ipvs_facts
 """
 
 EXAMPLES = r"""

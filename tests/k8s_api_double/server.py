@@ -119,6 +119,12 @@ winkernel:
   sourceVip: ""
 """
 
+KUBE_PROXY_CONTAINER = {
+    "name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.30.0",
+    "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf",
+                "--hostname-override=$(NODE_NAME)"],
+}
+
 KUBECONFIG_CONF = """apiVersion: v1
 kind: Config
 clusters:
@@ -474,12 +480,8 @@ class ClusterState:
                      "updateStrategy": {"type": "RollingUpdate",
                                         "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
                      "template": {"metadata": {"labels": {"k8s-app": "kube-proxy"}},
-                                  "spec": {"containers": [{
-                                      "name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.30.0",
-                                      "command": ["/usr/local/bin/kube-proxy",
-                                                  "--config=/var/lib/kube-proxy/config.conf",
-                                                  "--hostname-override=$(NODE_NAME)"]}],
-                                      "hostNetwork": True, "serviceAccountName": "kube-proxy"}}},
+                                  "spec": {"containers": [KUBE_PROXY_CONTAINER],
+                                           "hostNetwork": True, "serviceAccountName": "kube-proxy"}}},
             "status": {}})
         for name in nodes:
             self._start_kube_proxy_pod(name)

@@ -144,15 +144,15 @@ def test_strategic_merge_adds_and_null_removes(api):
 
 def test_json_patch(api):
     path = "/api/v1/nodes/node-a"
-    code, _ = api("PATCH", path, [{"op": "add", "path": "/metadata/labels/a~1b", "value": "c"}],
-                  "application/json-patch+json")
+    code, _body = api("PATCH", path, [{"op": "add", "path": "/metadata/labels/a~1b", "value": "c"}],
+                      "application/json-patch+json")
     assert code == 200
     assert api("GET", path)[1]["metadata"]["labels"]["a/b"] == "c"
-    code, _ = api("PATCH", path, [{"op": "test", "path": "/metadata/labels/a~1b", "value": "other"}],
-                  "application/json-patch+json")
+    code, _body = api("PATCH", path, [{"op": "test", "path": "/metadata/labels/a~1b", "value": "other"}],
+                      "application/json-patch+json")
     assert code == 422
-    code, _ = api("PATCH", path, [{"op": "remove", "path": "/metadata/labels/missing"}],
-                  "application/json-patch+json")
+    code, _body = api("PATCH", path, [{"op": "remove", "path": "/metadata/labels/missing"}],
+                      "application/json-patch+json")
     assert code == 422
 
 
