@@ -23,7 +23,7 @@ description:
   - Never changes anything on the node. A missing or unreadable input is listed in C(missing) with the
     reason; it never causes a failure.
 author:
-  - kubenode.ipvs_reuse contributors
+  - kubenode.ipvs_reuse contributors (@kubenode)
 options:
   root:
     description:
@@ -57,6 +57,9 @@ options:
       - An invalid policy fails the task with a message saying which key is wrong.
     type: dict
     default: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 attributes:
   check_mode:
     support: full
@@ -64,12 +67,14 @@ attributes:
     support: none
   facts:
     support: full
+  platform:
+    platforms: posix
 notes:
   - Runs on the node with the Python standard library only (Python 3.8 or later).
+  - The P(kubenode.ipvs_reuse.assess#role) role runs this module once per node and writes the fleet report.
 seealso:
   - plugin: kubenode.ipvs_reuse.classify
     plugin_type: filter
-  - role: kubenode.ipvs_reuse.assess
 """
 
 EXAMPLES = r"""

@@ -28,7 +28,7 @@ description:
     rewrites the file so the timestamp stays fresh for staleness alerts, but it reports C(changed=false) and
     C(refreshed=true). A second run on an unchanged node therefore reports no change.
 author:
-  - kubenode.ipvs_reuse contributors
+  - kubenode.ipvs_reuse contributors (@kubenode)
 options:
   path:
     description:
@@ -64,19 +64,22 @@ options:
     default: present
 extends_documentation_fragment:
   - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 notes:
   - Runs on the node with the Python standard library only (Python 3.8 or later).
+  - The P(kubenode.ipvs_reuse.assess#role) role runs this module when O(kubenode.ipvs_reuse.assess#role:main:assess_prometheus_textfile_dir) is set.
   - The file mode defaults to V(0644) so that node_exporter, which usually runs as its own user, can read it.
 seealso:
   - module: kubenode.ipvs_reuse.ipvs_facts
   - plugin: kubenode.ipvs_reuse.node_metrics
     plugin_type: filter
-  - role: kubenode.ipvs_reuse.assess
   - name: node_exporter textfile collector
     description: How node_exporter reads C(*.prom) files.
     link: https://github.com/prometheus/node_exporter#textfile-collector

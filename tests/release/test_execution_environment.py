@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(BUILDER is None, reason="ansible-builder is not 
 
 def run(command, cwd):
     proc = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=600)
+                          universal_newlines=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout
     return proc.stdout
 

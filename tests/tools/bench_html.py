@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How long the HTML fleet report takes for a large fleet (goal: under 2 s for 5,000 nodes).
 
 Measures (a) fleet_html() in Python on the controller, (b) headless Chromium opening the file until the
@@ -34,6 +33,25 @@ requestAnimationFrame(function () { done(performance.now() - start); });
 """
 
 
+def browser_cpu(profile):
+    """CPU seconds used so far by every Chromium process of this profile (browser, renderer, GPU, utility)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                if profile.encode() not in handle.read():
+                    continue
+            with open("/proc/%s/stat" % pid) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (IOError, OSError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / float(ticks)
+
+
 def seconds(values):
     return "%.3f s (median %.3f, max %.3f)" % (min(values), statistics.median(values), max(values))
 
@@ -45,14 +63,16 @@ def main():
     args = parser.parse_args()
 
     report = synthetic_fleet.synthetic_report(args.nodes)
-    renders = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
+    renders, render_cpu = [], []
+    for _run in range(args.repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
         html = fleet_html(report)
         renders.append(time.perf_counter() - start)
+        render_cpu.append(time.process_time() - start_cpu)
     rows = [("nodes / needing action (table rows)", "%d / %d" % (args.nodes, report["summary"]["needing_action"])),
             ("page size", "%.2f MB" % (len(html.encode("utf-8")) / 1e6)),
-            ("fleet_html() in Python, best of %d" % args.repeat, seconds(renders))]
+            ("fleet_html() in Python, wall, %d runs" % args.repeat, seconds(renders)),
+            ("fleet_html() in Python, CPU", seconds(render_cpu))]
 
     why = browser.missing()
     if why:
@@ -62,12 +82,15 @@ def main():
         path = os.path.join(directory, "fleet.html")
         with open(path, "w") as handle:
             handle.write(html)
-        loads, sorts_node, sorts_kernel = [], [], []
+        loads, sorts_node, sorts_kernel, load_cpu = [], [], [], []
         with browser.Browser() as chromium:
             driver = chromium.driver
             driver.set_script_timeout(60)
-            for _ in range(args.repeat):
+            for _run in range(args.repeat):
+                driver.get("about:blank")
+                before = browser_cpu(chromium.profile)
                 chromium.open(path)
+                load_cpu.append(browser_cpu(chromium.profile) - before)
                 loads.append(driver.execute_script(
                     "var n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd - n.startTime;")
                     / 1000.0)
@@ -77,12 +100,16 @@ def main():
             version = driver.capabilities.get("browserVersion", "?")
         os.unlink(path)
         os.rmdir(directory)
-        rows += [("Chromium %s: open file to load event" % version, seconds(loads)),
+        rows += [("Chromium %s: open file to load event, wall" % version, seconds(loads)),
+                 ("Chromium: CPU of all its processes for that load", seconds(load_cpu)),
                  ("Chromium: click sorts all rows by node", seconds(sorts_node)),
                  ("Chromium: click sorts all rows by kernel", seconds(sorts_kernel))]
-        worst = max(max(renders) + max(loads), max(sorts_node), max(sorts_kernel))
-        rows.append(("goal: render + open, and a sort, each under %.0f s" % GOAL_SECONDS,
-                     "met (worst %.3f s)" % worst if worst < GOAL_SECONDS else "MISSED (worst %.3f s)" % worst))
+        for label, worst in (("wall, worst run", max([max(renders) + max(loads)] + sorts_node + sorts_kernel)),
+                             ("wall, median run", max(statistics.median(renders) + statistics.median(loads),
+                                                      statistics.median(sorts_node), statistics.median(sorts_kernel))),
+                             ("CPU, median run", statistics.median(render_cpu) + statistics.median(load_cpu))):
+            rows.append(("goal: render + open, and a sort, each under %.0f s (%s)" % (GOAL_SECONDS, label),
+                         ("met (%.3f s)" if worst < GOAL_SECONDS else "MISSED (%.3f s)") % worst))
     print("| measure | result |\n|---|---|")
     for name, value in rows:
         print("| %s | %s |" % (name, value))

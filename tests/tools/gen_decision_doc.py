@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the decision tables of docs/classification.md from the code that decides.
 
 The tables are not copied from the knowledge: they come from calling the engine's own functions
@@ -47,7 +46,7 @@ def _cell(value):
 
 
 def table(headers, rows):
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _header in headers) + "|"]
     lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
     return lines
 
@@ -223,7 +222,7 @@ def merge(document, block):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/classification.md is out of date")
     args = parser.parse_args(argv)
     with open(DOC) as handle:

@@ -45,6 +45,7 @@ def test_state_table_agrees_with_the_engine_row_by_row():
     seen = set()
     for line in rows:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
+
         def expand(cell, column=None):
             if cell == gen.ANY:
                 return values[column] if column else (True, False, None)

@@ -101,7 +101,7 @@ def test_label_values_are_escaped():
     labels = samples["ipvs_reuse_node_info"][0][0]
     assert labels["kernel"] == 'odd"kernel\\build\nline'
     assert labels["cluster"] == 'pr"od'
-    assert all(sample_labels["cluster"] == 'pr"od' for sample_labels, _ in samples["ipvs_reuse_verdict"])
+    assert all(sample_labels["cluster"] == 'pr"od' for sample_labels, _value in samples["ipvs_reuse_verdict"])
 
 
 @pytest.mark.parametrize("labels", [{"0bad": "x"}, {"__name__": "x"}, {"verdict": "x"}, {"a-b": "x"}, ["x"]])

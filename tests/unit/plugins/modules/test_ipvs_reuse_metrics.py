@@ -26,7 +26,7 @@ def run_module(args, check=False, diff=False):
     try:
         proc = subprocess.run([sys.executable, "-m", "ansible_collections.kubenode.ipvs_reuse.plugins.modules."
                                "ipvs_reuse_metrics", args_file], cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True, timeout=120,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=120, check=False,
                               env=dict(os.environ, PYTHONPATH=os.path.join(REPO, ".cache", "collections")))
     finally:
         os.unlink(args_file)
@@ -41,8 +41,8 @@ def run_ansible(args):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=300)
-    head, _, body = proc.stdout.partition(" => ")
+                          universal_newlines=True, timeout=300, check=False)
+    head, _sep, body = proc.stdout.partition(" => ")
     assert body, proc.stdout
     return head.split("|")[-1].strip(), json.loads(body[:body.rfind("}") + 1])
 
