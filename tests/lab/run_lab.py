@@ -256,6 +256,7 @@ def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
     guest = Guest(kernel_id, workdir)
     started = time.monotonic()
     rows = []
+    error = None
     try:
         log(kernel_id, "booting (%s); logs in %s" % (guest.spec["label"], workdir))
         guest.boot(keep_guest)
@@ -285,11 +286,17 @@ def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
             measurement = measure(guest, sport, count)
             sport += 10
             rows.append(row(guest, step, setting, values, measurement, assess(guest, step), applied=applied))
+    except Exception as exc:  # noqa: BLE001 - keep the rows measured so far, report the failure
+        error = str(exc)
+        log(kernel_id, "FAILED: %s" % error)
     finally:
         if not keep_guest:
             guest.stop()
     log(kernel_id, "done in %.0f s" % (time.monotonic() - started))
-    return {"kernel_id": kernel_id, "seconds": round(time.monotonic() - started), "rows": rows}
+    result = {"kernel_id": kernel_id, "seconds": round(time.monotonic() - started), "rows": rows}
+    if error:
+        result["error"] = error
+    return result
 
 
 def ok(results):
@@ -365,6 +372,11 @@ def markdown(results, command):
             "%s %d s" % (result["kernel_id"], result["seconds"]) for result in results),
         "",
     ]
+    incomplete = [result for result in results if result.get("error")]
+    if incomplete:
+        lines += ["**Incomplete, the lab failed:**", ""]
+        lines += ["- %s: %s" % (result["kernel_id"], result["error"]) for result in incomplete]
+        lines.append("")
     with open(os.path.join(LAB_DIR, "method.md")) as handle:
         return "\n".join(lines) + handle.read()
 
