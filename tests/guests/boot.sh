@@ -14,7 +14,7 @@
 # qemu process, so an in-guest reboot (ansible.builtin.reboot) keeps the guest's changes
 # and comes back on the same port. Prints "PORT" on stdout when SSH answers; writes
 # <cache>/run/NAME/{pid,port,key,console.log}. Stop it with tests/guests/stop.sh NAME.
-# Environment: KUBENODE_GUEST_MEM (MiB, default 1024), KUBENODE_BOOT_TIMEOUT (s, default 420).
+# Environment: KUBENODE_GUEST_MEM (MiB, default 1024), KUBENODE_BOOT_TIMEOUT (s, default 900).
 # shellcheck source=tests/guests/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -23,7 +23,7 @@ suite="${2:?usage: boot.sh NAME bookworm|bullseye [stock|lab] [PORT]}"
 kernel="${3:-stock}"
 port="${4:-}"
 mem="${KUBENODE_GUEST_MEM:-1024}"
-timeout="${KUBENODE_BOOT_TIMEOUT:-420}"
+timeout="${KUBENODE_BOOT_TIMEOUT:-900}"
 
 [[ "${name}" =~ ^[A-Za-z0-9._-]+$ ]] || die "guest name must be [A-Za-z0-9._-]+: ${name}"
 state="${RUN_DIR}/${name}"
