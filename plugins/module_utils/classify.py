@@ -223,7 +223,7 @@ def kube_proxy_conn_reuse_write(line, kernel_version):
     if rule == "untouched":
         return "leave"
     if rule == "zero":
-        return "leave" if below_sysctl else 0
+        return 0  # unconditionally; where the sysctl is missing kube-proxy fails to start (row 9)
     if rule == "zero_unless_old":
         return "leave" if below_sysctl else 0
     if rule == "zero_below_5_9":
