@@ -21,7 +21,7 @@ description:
   - Exists because M(ansible.posix.sysctl) always writes a sysctl file as well, so it cannot put back a recorded
     live value on its own, and it gives no diff.
 author:
-  - kubenode.ipvs_reuse contributors
+  - kubenode.ipvs_reuse contributors (@kubenode)
 options:
   value:
     description:
@@ -36,13 +36,16 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - Runs on the node with the Python standard library only (Python 3.8 or later).
 seealso:
-  - role: kubenode.ipvs_reuse.pin_sysctl
+  - ref: kubenode.ipvs_reuse.pin_sysctl role
+    description: The role that uses this module.
   - module: ansible.posix.sysctl
 """
 

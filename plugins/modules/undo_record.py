@@ -22,7 +22,7 @@ description:
     undone (for example with M(ansible.builtin.file)), so that an interrupted undo can be run again.
   - Files are written atomically. Check mode reports exactly what would change; diff mode shows text files.
 author:
-  - kubenode.ipvs_reuse contributors
+  - kubenode.ipvs_reuse contributors (@kubenode)
 options:
   path:
     description: Where the record lives on the node. Its directory is created with mode C(0700) if needed.
@@ -48,14 +48,17 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - Runs on the node with the Python standard library only (Python 3.8 or later).
   - Meant for small configuration files; the whole content is kept in the record.
 seealso:
-  - role: kubenode.ipvs_reuse.pin_sysctl
+  - ref: kubenode.ipvs_reuse.pin_sysctl role
+    description: The role that uses this module.
 """
 
 EXAMPLES = r"""

@@ -17,7 +17,7 @@ def run(args, check=False, diff=False):
     try:
         proc = subprocess.run([sys.executable, "-m", "ansible_collections.kubenode.ipvs_reuse.plugins.modules."
                                "undo_record", args_file], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=60,
+                              universal_newlines=True, timeout=60, check=False,
                               env=dict(os.environ, PYTHONPATH=os.path.join(REPO, ".cache", "collections")))
     finally:
         os.unlink(args_file)
