@@ -44,7 +44,7 @@ ssh_key() {
 
 # Options for talking to throwaway guests: host keys change with every image.
 SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
-          -o LogLevel=ERROR -o ConnectTimeout=5 -o BatchMode=yes)
+          -o LogLevel=ERROR -o ConnectTimeout=30 -o BatchMode=yes)
 
 # Directory of one suite's cached image (disk.raw, vmlinuz, initrd.img).
 image_dir() {

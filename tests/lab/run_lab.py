@@ -123,7 +123,7 @@ class Guest:
         with open(self.inventory, "w") as handle:
             handle.write(
                 "%s ansible_host=127.0.0.1 ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s "
-                "ansible_python_interpreter=/usr/bin/python3 ansible_pipelining=true "
+                "ansible_python_interpreter=/usr/bin/python3 ansible_pipelining=true ansible_timeout=60 "
                 "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
                 % (self.name, self.port, self.key))
 
@@ -131,7 +131,17 @@ class Guest:
         run([os.path.join(GUESTS, "stop.sh"), self.name], check=False)
 
     def ssh(self, command):
-        return run([os.path.join(GUESTS, "ssh.sh"), self.name, command]).stdout
+        # Exit status 255 is ssh's own failure (a TCG guest on a busy host can miss a connect
+        # timeout): try again. The commands sent here can be repeated safely.
+        for attempt in range(3):
+            result = run([os.path.join(GUESTS, "ssh.sh"), self.name, command], check=False)
+            if result.returncode != 255:
+                break
+            log(self.kernel_id, "ssh failed (attempt %d), retrying" % (attempt + 1))
+            time.sleep(5)
+        if result.returncode != 0:
+            raise RuntimeError("ssh %r failed with exit %d" % (command, result.returncode))
+        return result.stdout
 
     def copy(self, src, dest):
         run(["scp", "-q", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
