@@ -412,7 +412,7 @@ def main():
         for path in args.report:
             with open(path) as handle:
                 results.extend(json.load(handle))
-        command = "scripts/test-guests"
+        command = "tests/lab/run_lab.py"  # scripts/test-guests runs it per kernel, then merges with --report
     else:
         kernels = args.kernel or list(KERNELS)
         results = []
