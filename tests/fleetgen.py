@@ -41,8 +41,8 @@ def write_node(root, spec):
         write_file(root, "etc/sysctl.d/" + name, content)
     for relative, content in (spec.get("files") or {}).items():
         write_file(root, relative, content)
-    if spec.get("kube_ipvs0"):
-        os.makedirs(os.path.join(root, "sys/class/net/kube-ipvs0"), exist_ok=True)
+    if spec.get("kube_ipvs0"):  # a file inside, as in sysfs, so that git keeps the directory
+        write_file(root, "sys/class/net/kube-ipvs0/operstate", "unknown\n")
     if spec.get("ip_vs_table"):
         write_file(root, "proc/net/ip_vs", spec["ip_vs_table"])
     return root
