@@ -10,7 +10,7 @@ No kube-proxy can be installed on the test bed. Two parts:
   start   what a kube-proxy start does with its mode: reads it the way kube-proxy (or k3s/RKE2)
           would, from --proxy-mode, from the mode: line of the --config file, or from
           kube-proxy-arg proxy-mode= in --rancher-config, and writes it to MODE_FILE.
-Settings (environment, /etc/default/kube-proxy-mode-stand-in): DOUBLE_URL, NODE, MODE_FILE.
+Settings (environment, /etc/default/kube-proxy-mode-stand-in): DOUBLE_URL, NODE, MODE_FILE, PORT (10249).
 """
 import os
 import re
@@ -77,7 +77,7 @@ def start(args):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
-        HTTPServer(("127.0.0.1", 10249), Handler).serve_forever()
+        HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "10249"))), Handler).serve_forever()
     elif sys.argv[1:2] == ["start"]:
         start(sys.argv[2:])
     else:
