@@ -51,7 +51,7 @@ def cluster(tmp_path):
                               + ["--node=%s" % name for name in NODES]
                               + ["--configmap-label=argocd.argoproj.io/instance=addons"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)]
-    for _ in range(300):
+    for _attempt in range(300):
         if (state / "port").exists():
             break
         time.sleep(0.1)
