@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, kubenode.ipvs_reuse contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fleet report filters; documented in fleet_report.yml, fleet_markdown.yml and report_stats.yml."""
+"""Fleet report filters (fleet_report, fleet_markdown, report_stats); documented in the .yml files of those names."""
 
 from __future__ import absolute_import, division, print_function
 
