@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the assessment against its floor and against the naive way, in one run.
 
 Generates a fleet of offline node roots (cycling through the demo fleet's situations), then times,
@@ -9,7 +8,7 @@ over the same inventory and with the same forks:
 and the classification engine alone over 100,000 nodes' facts. Peak memory is the largest resident
 set of any controller process of that command (getrusage of its children).
 
-Usage: tests/benchmark/run_benchmark.py [--nodes 500] [--forks 10] [--write-doc docs/benchmarks.md]
+Usage: python3 tests/benchmark/run_benchmark.py [--nodes 500] [--forks 10] [--write-doc docs/benchmarks.md]
 """
 import argparse
 import json
@@ -142,7 +141,7 @@ def main():
     cpu_ping = runs["assess"][2] / runs["ping"][2]
     cpu_naive = runs["naive"][2] / runs["assess"][2]
     lines = [
-        "Command: `%s`" % " ".join(["tests/benchmark/run_benchmark.py"] + sys.argv[1:]),
+        "Command: `%s`" % " ".join(["python3 tests/benchmark/run_benchmark.py"] + sys.argv[1:]),
         "",
         "Measured %s on %s (%d cores), %d offline nodes, forks %d, connection local."
         % (time.strftime("%Y-%m-%d"), os.uname().nodename, os.cpu_count(), args.nodes, args.forks),

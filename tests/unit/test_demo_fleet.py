@@ -21,7 +21,7 @@ def test_committed_demo_matches_its_generator(tmp_path):
         for sub in cmp.subdirs.values():
             found += differences(sub)
         return found
-    assert differences(comparison) == [], "run scripts/make-demo-fleet"
+    assert differences(comparison) == [], "run python3 scripts/make_demo_fleet.py"
 
 
 @pytest.mark.parametrize("name", sorted(fleetgen.DEMO_FLEET))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """(Re)write demo/ (offline node roots and inventory) from tests/fleetgen.py's DEMO_FLEET."""
 import os
 import shutil
