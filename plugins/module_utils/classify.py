@@ -152,27 +152,32 @@ def _by_version(rules, version):
 _FIXES_CACHE = {}
 
 
-def kernel_fixes(release, markers, os_facts, known_kernels):
+def kernel_fixes(release, markers, os_facts, known_kernels, upstream=None):
     """Return ({"fix2": bool|None, "fix1": bool|None}, [(rule, text, source)]).
 
     Results for the shipped data alone are cached per (release, markers, OS): a fleet has few kernels.
     """
     key = None
     if not known_kernels:
-        key = (release, tuple(sorted(markers)), str(os_facts.get("id")), str(os_facts.get("version_id")))
+        key = (release, upstream, tuple(sorted(markers)), str(os_facts.get("id")), str(os_facts.get("version_id")))
         if key in _FIXES_CACHE:
             found, notes = _FIXES_CACHE[key]
             return dict(found), list(notes)
-    found, notes = _kernel_fixes(release, markers, os_facts, known_kernels)
+    found, notes = _kernel_fixes(release, markers, os_facts, known_kernels, upstream)
     if key is not None and len(_FIXES_CACHE) < 4096:
         _FIXES_CACHE[key] = (dict(found), list(notes))
     return found, notes
 
 
-def _kernel_fixes(release, markers, os_facts, known_kernels):
+def _kernel_fixes(release, markers, os_facts, known_kernels, upstream):
     found = {"fix2": None, "fix1": None}
     notes = []
     version = parse_version(release)
+    # Distributions print a placeholder sublevel (Debian "5.10.0-28-amd64" is 5.10.223): the build
+    # string's upstream version, when it is of the same series, is the one the version rules need.
+    upstream_version = parse_version(upstream)
+    if version is not None and upstream_version is not None and upstream_version[:2] == version[:2]:
+        version = upstream_version
     for entry in list(known_kernels) + K.KNOWN_KERNELS:
         if not _entry_matches(entry, release, markers) or not _os_matches(entry, os_facts):
             continue
@@ -357,7 +362,8 @@ def _classify(facts, policy):
                                                          for name in missing)),
                         "/proc/sys/net/ipv4/vs")
 
-    fixes, notes = kernel_fixes(release, markers, os_facts, policy["known_kernels"])
+    fixes, notes = kernel_fixes(release, markers, os_facts, policy["known_kernels"],
+                                _str_or_none(kernel.get("upstream_version")))
     for rule, text, source in notes:
         reasons.add(rule, text, source)
 

@@ -38,6 +38,10 @@ FIX2_BY_VERSION = [
 FIX1_BY_VERSION = [
     {"series": None, "min": (5, 16, 0), "fixed": True,
      "source": "mainline by 5.16 (" + FIX1_COMMIT + ", stable backports 2021-11-29)"},
+    # The first 5.10.y release with the backport is unverified; this lower bound is what was measured.
+    {"series": (5, 10), "min": (5, 10, 223), "fixed": True,
+     "source": "measured in this project's lab (docs/lab.md): Debian 11 kernel 5.10.223, conn_reuse_mode=0 with "
+               "expire_nodest_conn=1, a drained backend got 0 of 7 reused-port connections"},
 ]
 
 # Vendor kernels that carry fixes under older version numbers, and kernels known

@@ -262,3 +262,16 @@ def test_kube_proxy_version_garbage_is_a_warning_not_a_crash():
 ])
 def test_parse_version(text, version):
     assert parse_version(text) == version
+
+
+def test_upstream_version_from_the_build_string_decides_the_version_rules():
+    """Debian prints 5.10.0-28-amd64 for 5.10.223; the lab measured the weight-0 fix there."""
+    facts = node(kernel="5.10.0-28-amd64", crm=0, persisted=0)
+    assert classify(facts)["verdict"] == "problem1"
+    facts["kernel"]["upstream_version"] = "5.10.223"
+    result = classify(facts)
+    assert (result["verdict"], result["weight0_fix"]) == ("safe", True)
+    facts["kernel"]["upstream_version"] = "5.10.209"
+    assert classify(facts)["weight0_fix"] is None
+    facts["kernel"]["upstream_version"] = "6.1.0"  # another series: ignored
+    assert classify(facts)["weight0_fix"] is None
