@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Measure IPVS behaviour on client port reuse, from inside the guest's client namespace.
 
 Run as:  ip netns exec client python3 reuse_probe.py --sport PORT [--count N]
@@ -55,7 +54,7 @@ def connect_once(sport, timeout):
 
 def series(sport, count, pause, timeout):
     results = []
-    for _ in range(count):
+    for _attempt in range(count):
         time.sleep(pause)
         results.append(connect_once(sport, timeout))
     return results

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The lab: measure both IPVS connection-reuse problems on real kernels and hold the
 collection's verdicts to what was measured.
 
@@ -19,9 +18,9 @@ net.ipv4.vs.conn_reuse_mode x expire_nodest_conn (0/1 x 0/1):
    collection's pin_sysctl role (or, while that role does not exist, the fallback in
    pin-fallback.yml), then measure, assess and compare again: it must now be safe.
 
-  tests/lab/run_lab.py                           # all kernels, 2 guests at a time, writes docs/lab.md
-  tests/lab/run_lab.py --kernel lab-6.1 --json out/lab.json   # one kernel, results as JSON
-  tests/lab/run_lab.py --report out/*.json       # merge per-kernel results into docs/lab.md
+  python3 tests/lab/run_lab.py                           # all kernels, 2 guests at a time, writes docs/lab.md
+  python3 tests/lab/run_lab.py --kernel lab-6.1 --json out/lab.json   # one kernel, results as JSON
+  python3 tests/lab/run_lab.py --report out/*.json       # merge per-kernel results into docs/lab.md
 
 Exit status 0 only when every row matches. Needs ansible-playbook on PATH (scripts/dev-env),
 qemu and the cached images/kernel (tests/guests/). Runs on the controller.
@@ -78,6 +77,7 @@ def run(argv, **kwargs):
     kwargs.setdefault("check", True)
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("universal_newlines", True)
+    kwargs.setdefault("check", False)
     return subprocess.run(argv, **kwargs)
 
 
@@ -154,7 +154,7 @@ class Guest:
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
         with open(os.path.join(self.workdir, log_name + ".log"), "w") as output:
             result = subprocess.run(["ansible-playbook", "-i", self.inventory, "-e", "@" + path, playbook],
-                                    stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                                    stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO, check=False)
         if result.returncode != 0:
             raise RuntimeError("%s failed (exit %d), see %s" % (playbook, result.returncode, output.name))
 
@@ -406,13 +406,13 @@ def main():
                         help="development: leave the guest running and reuse it on the next --keep-guest run")
     args = parser.parse_args()
 
-    command = "tests/lab/run_lab.py"
+    command = "python3 tests/lab/run_lab.py"
     if args.report:
         results = []
         for path in args.report:
             with open(path) as handle:
                 results.extend(json.load(handle))
-        command = "tests/lab/run_lab.py"  # scripts/test-guests runs it per kernel, then merges with --report
+        command = "python3 tests/lab/run_lab.py"  # scripts/test-guests runs it per kernel, then merges with --report
     else:
         kernels = args.kernel or list(KERNELS)
         results = []

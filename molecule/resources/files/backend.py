@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """HTTP/1.0 backend for the kube-proxy stand-in: answers every request with its own name.
 
 Runs inside a network namespace (one per backend). It closes each connection right after
