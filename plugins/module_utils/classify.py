@@ -92,7 +92,8 @@ def _section(facts, name):
     return value if isinstance(value, dict) else {}
 
 
-def _int_or_none(value):
+def int_or_none(value):
+    """An integer from an int or a decimal string; None for anything else (bools included)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -303,7 +304,7 @@ def _classify(facts, policy):
     mode_source = _str_or_none(proxy.get("mode_source")) or "kube_proxy.mode"
     ipvs = _section(facts, "ipvs")
     if mode is None:
-        leftovers = ipvs.get("kube_ipvs0") is True or (_int_or_none(ipvs.get("virtual_services")) or 0) > 0
+        leftovers = ipvs.get("kube_ipvs0") is True or (int_or_none(ipvs.get("virtual_services")) or 0) > 0
         return _unknown(reasons, "mode_unknown",
                         "the kube-proxy mode could not be determined from any signal%s; pass proxy_mode"
                         % (" (IPVS state exists, but leftovers do not prove the current mode)" if leftovers else ""),
@@ -311,7 +312,7 @@ def _classify(facts, policy):
     if mode.lower() != "ipvs":
         reasons.add("row1_not_ipvs", "kube-proxy runs in %s mode, so the IPVS reuse bug does not apply" % mode,
                     mode_source)
-        if ipvs.get("kube_ipvs0") is True or (_int_or_none(ipvs.get("virtual_services")) or 0) > 0:
+        if ipvs.get("kube_ipvs0") is True or (int_or_none(ipvs.get("virtual_services")) or 0) > 0:
             warnings.append("IPVS leftovers (kube-ipvs0 or virtual services) exist although the mode is %s" % mode)
         return {"verdict": "not_applicable", "mitigation": "none", "kernel_fix": None, "weight0_fix": None,
                 "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
@@ -350,9 +351,9 @@ def _classify(facts, policy):
     if ipvs.get("sysctl_dir") is False:
         return _unknown(reasons, "row8_no_vs_sysctls", "/proc/sys/net/ipv4/vs is missing (ip_vs not loaded?)",
                         "ipvs.sysctl_dir")
-    crm = _int_or_none(sysctl.get("conn_reuse_mode"))
-    conntrack = _int_or_none(sysctl.get("conntrack"))
-    expire_nodest = _int_or_none(sysctl.get("expire_nodest_conn"))
+    crm = int_or_none(sysctl.get("conn_reuse_mode"))
+    conntrack = int_or_none(sysctl.get("conntrack"))
+    expire_nodest = int_or_none(sysctl.get("expire_nodest_conn"))
     errors = _section(facts, "sysctl_errors")
     missing = [name for name, value in (("conn_reuse_mode", crm), ("conntrack", conntrack),
                                         ("expire_nodest_conn", expire_nodest)) if value is None]
@@ -370,7 +371,7 @@ def _classify(facts, policy):
     # The three states the node passes through.
     states = {"live": (crm, conntrack, expire_nodest)}
     pin = _section(facts, "pin")
-    keeper_value = _int_or_none(pin.get("value")) if pin.get("keeper") is True else None
+    keeper_value = int_or_none(pin.get("value")) if pin.get("keeper") is True else None
     write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
     if kp_line is None:
         reasons.add("kube_proxy_unknown", "kube-proxy version %s: what it writes at its next start is unknown"
@@ -398,7 +399,7 @@ def _classify(facts, policy):
                                             else None)
     states["after_kube_proxy_restart"] = (after_start(crm), start_conntrack, start_expire)
     persisted = _section(facts, "persisted")
-    persisted_crm = _int_or_none(_section(persisted, "conn_reuse_mode").get("value"))
+    persisted_crm = int_or_none(_section(persisted, "conn_reuse_mode").get("value"))
     boot_crm = persisted_crm if persisted_crm is not None else K.KERNEL_DEFAULTS["conn_reuse_mode"]
     states["after_reboot"] = (after_start(boot_crm), start_conntrack, start_expire)
     if keeper_value is not None:

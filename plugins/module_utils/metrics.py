@@ -17,8 +17,12 @@ import re
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import int_or_none
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import dig
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
+    from .classify import int_or_none  # type: ignore
+    from .report import dig  # type: ignore
 
 PREFIX = "ipvs_reuse_"
 TIMESTAMP_METRIC = PREFIX + "last_assessment_timestamp_seconds"
@@ -49,24 +53,6 @@ def _number(value):
     if isinstance(value, float):
         return repr(value)
     return str(int(value))
-
-
-def _int_or_none(value):
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
-def _get(data, *keys):
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 class _Families(object):
@@ -100,7 +86,7 @@ def render_metrics(facts, timestamp=None, labels=None):
             raise ValueError("invalid or reserved Prometheus label name %r: use [a-zA-Z_][a-zA-Z0-9_]*, not "
                              "starting with __, and none of the labels this collection sets" % (name,))
     extra = sorted((name, str(value)) for name, value in (labels or {}).items())
-    classification = _get(facts, "classification") or {}
+    classification = dig(facts, "classification") or {}
     verdict = classification.get("verdict") if classification.get("verdict") in K.VERDICTS else "unknown"
     mitigation = classification.get("mitigation") if classification.get("mitigation") in K.MITIGATIONS else "none"
     out = _Families()
@@ -116,22 +102,22 @@ def render_metrics(facts, timestamp=None, labels=None):
     if verdict != "not_applicable":
         out.family("kernel_fix", "Whether the kernel carries the fix (1), lacks it (0), or it cannot be told (NaN).",
                    fix_samples)
-    live = _int_or_none(_get(facts, "sysctl", "conn_reuse_mode"))
+    live = int_or_none(dig(facts, "sysctl", "conn_reuse_mode"))
     out.family("conn_reuse_mode", "Current value of net.ipv4.vs.conn_reuse_mode (absent when it cannot be read).",
                [(extra, live)] if live is not None else [])
-    persisted = _int_or_none(_get(facts, "persisted", "conn_reuse_mode", "value"))
+    persisted = int_or_none(dig(facts, "persisted", "conn_reuse_mode", "value"))
     out.family("persisted_conn_reuse_mode",
                "net.ipv4.vs.conn_reuse_mode as persisted in sysctl.conf/sysctl.d and applied at boot "
                "(absent when nothing persists it).",
                [(extra, persisted)] if persisted is not None else [])
-    pin_value = _int_or_none(classification.get("pin_value"))
+    pin_value = int_or_none(classification.get("pin_value"))
     out.family("recommended_conn_reuse_mode", "conn_reuse_mode value that is safe to pin on this node "
                "(absent unless the mitigation is pin_sysctl).", [(extra, pin_value)] if pin_value is not None else [])
-    info = [("kernel", _get(facts, "kernel", "release") or ""),
-            ("os", " ".join(str(part) for part in (_get(facts, "os", "id"), _get(facts, "os", "version_id"))
+    info = [("kernel", dig(facts, "kernel", "release") or ""),
+            ("os", " ".join(str(part) for part in (dig(facts, "os", "id"), dig(facts, "os", "version_id"))
                             if part)),
-            ("proxy_mode", _get(facts, "kube_proxy", "mode") or ""),
-            ("kube_proxy_version", _get(facts, "kube_proxy", "version") or "")]
+            ("proxy_mode", dig(facts, "kube_proxy", "mode") or ""),
+            ("kube_proxy_version", dig(facts, "kube_proxy", "version") or "")]
     out.family("node_info", "Inputs of the assessment, as labels (value always 1).", [(extra + info, 1)])
     if timestamp is not None:
         out.family("last_assessment_timestamp_seconds",

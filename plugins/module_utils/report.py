@@ -23,7 +23,8 @@ NEXT_STEPS = {
 }
 
 
-def _get(data, *keys):
+def dig(data, *keys):
+    """data[k1][k2]...; None where a level is missing or not a dict."""
     for key in keys:
         if not isinstance(data, dict):
             return None
@@ -33,7 +34,7 @@ def _get(data, *keys):
 
 def node_record(name, facts, failure=None):
     """One report record: the headline values, the reasons, and the facts they came from."""
-    classification = _get(facts, "classification") or {}
+    classification = dig(facts, "classification") or {}
     if not isinstance(facts, dict) or not classification:
         reason = failure or "no facts were gathered (host unreachable or the task failed)"
         return {"node": name, "verdict": "unknown", "mitigation": "none", "kernel_fix": None,
@@ -42,20 +43,20 @@ def node_record(name, facts, failure=None):
                 "persisted_conn_reuse_mode": None, "pin_value": None, "pin_needs_keeper": None,
                 "reasons": [{"rule": "no_facts", "text": reason, "source": "ansible run"}],
                 "warnings": [], "missing": [], "facts": None}
-    os_name = " ".join(str(part) for part in (_get(facts, "os", "id"), _get(facts, "os", "version_id")) if part)
-    persisted = _get(facts, "persisted", "conn_reuse_mode", "value")
+    os_name = " ".join(str(part) for part in (dig(facts, "os", "id"), dig(facts, "os", "version_id")) if part)
+    persisted = dig(facts, "persisted", "conn_reuse_mode", "value")
     return {
         "node": name,
         "verdict": classification.get("verdict", "unknown"),
         "mitigation": classification.get("mitigation", "none"),
         "kernel_fix": classification.get("kernel_fix"),
-        "kernel": _get(facts, "kernel", "release"),
+        "kernel": dig(facts, "kernel", "release"),
         "os": os_name or None,
-        "proxy_mode": _get(facts, "kube_proxy", "mode"),
-        "kube_proxy_version": _get(facts, "kube_proxy", "version"),
-        "conn_reuse_mode": _get(facts, "sysctl", "conn_reuse_mode"),
-        "conntrack": _get(facts, "sysctl", "conntrack"),
-        "expire_nodest_conn": _get(facts, "sysctl", "expire_nodest_conn"),
+        "proxy_mode": dig(facts, "kube_proxy", "mode"),
+        "kube_proxy_version": dig(facts, "kube_proxy", "version"),
+        "conn_reuse_mode": dig(facts, "sysctl", "conn_reuse_mode"),
+        "conntrack": dig(facts, "sysctl", "conntrack"),
+        "expire_nodest_conn": dig(facts, "sysctl", "expire_nodest_conn"),
         "persisted_conn_reuse_mode": persisted,
         "pin_value": classification.get("pin_value"),
         "pin_needs_keeper": classification.get("pin_needs_keeper"),
