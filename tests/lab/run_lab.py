@@ -77,8 +77,8 @@ def run(argv, **kwargs):
     kwargs.setdefault("check", True)
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("universal_newlines", True)
-    kwargs.setdefault("check", False)
-    return subprocess.run(argv, **kwargs)
+    check = kwargs.pop("check", False)
+    return subprocess.run(argv, check=check, **kwargs)
 
 
 def measured_verdict(measurement):
