@@ -435,23 +435,32 @@ def _classify(facts, policy):
                                  "expire_nodest_conn": values[2], "verdict": classified[name][0]})
                          for name, values in states.items())
     return _decide(verdict, fixes, write, reasons, warnings, policy, state_summary,
-                   expire_nodest_after_start=start_expire)
+                   expire_nodest=(expire_nodest, start_expire))
 
 
-def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states, expire_nodest_after_start=None):
-    """Pick the mitigation for a verdict (the 'decide' step)."""
+def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states, expire_nodest=(None, None)):
+    """Pick the mitigation for a verdict (the 'decide' step).
+
+    expire_nodest is (live value, value after kube-proxy's next start): a pin of conn_reuse_mode=0 is
+    safe only where expire_nodest_conn=1 holds in both, since the pin does not set expire_nodest_conn.
+    """
     pin_value = None
+    pin_0_holds = expire_nodest == (1, 1)
     if verdict in ("safe", "unknown", "not_applicable"):
         mitigation = "none"
     elif fixes["fix2"] is True and policy["allow_pin"]:
         mitigation, pin_value = "pin_sysctl", 1
         reasons.add("decide_pin_1", "the kernel has the reuse fix: conn_reuse_mode=1 is safe to pin", "rows 2/5")
-    elif fixes["fix1"] is True and expire_nodest_after_start == 1 and policy["allow_pin"]:
+    elif fixes["fix1"] is True and pin_0_holds and policy["allow_pin"]:
         mitigation, pin_value = "pin_sysctl", 0
         reasons.add("decide_pin_0", "no reuse fix, but the weight-0 fix with expire_nodest_conn=1: "
                     "conn_reuse_mode=0 is safe to pin", "row 6")
     else:
         mitigation = policy["fallback_mitigation"]
+        if fixes["fix1"] is True and policy["allow_pin"]:
+            reasons.add("decide_no_pin_0", "conn_reuse_mode=0 would be safe with the weight-0 fix only where "
+                        "expire_nodest_conn=1 holds now and after kube-proxy's next start (now %s, after start %s); "
+                        "pinning conn_reuse_mode does not change it" % expire_nodest, "row 6")
         reasons.add("decide_fallback", "no conn_reuse_mode value is safe on this kernel (pinning 1 gives problem 2, "
                     "pinning 0 gives problem 1): %s" % K.MITIGATION_TEXT[mitigation], "policy.fallback_mitigation")
     needs_keeper = None

@@ -23,6 +23,7 @@ suite="${2:?usage: boot.sh NAME bookworm|bullseye [stock|lab] [PORT]}"
 kernel="${3:-stock}"
 port="${4:-}"
 mem="${KUBENODE_GUEST_MEM:-1024}"
+cpu="${KUBENODE_GUEST_CPU:-max}"
 timeout="${KUBENODE_BOOT_TIMEOUT:-900}"
 
 [[ "${name}" =~ ^[A-Za-z0-9._-]+$ ]] || die "guest name must be [A-Za-z0-9._-]+: ${name}"
@@ -53,7 +54,7 @@ printf '%s %s\n' "${suite}" "${kernel}" > "${state}/flavour"
 # TMPDIR: where qemu puts the -snapshot overlay, so stop.sh removes it with the state.
 TMPDIR="${state}" qemu-system-x86_64 \
     -name "kubenode-${name}" \
-    -accel tcg -cpu max -m "${mem}" -smp 1 \
+    -accel tcg -cpu "${cpu}" -m "${mem}" -smp 1 \
     -display none -daemonize -pidfile "${state}/pid" \
     -serial "file:${state}/console.log" \
     -drive "file=${image}/disk.raw,format=raw,if=virtio,snapshot=on" \

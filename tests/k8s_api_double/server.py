@@ -652,13 +652,15 @@ class Handler(BaseHTTPRequestHandler):
                 code = self._control(method, url.path, entry["body"])
                 return
             self._authenticate()
-            code = self._send(200, self._api(method, url.path, query, raw))
+            code, answer = 200, self._api(method, url.path, query, raw)
         except ApiError as exc:
-            code = self._send(exc.code, exc.status())
+            code, answer = exc.code, exc.status()
         except Exception as exc:  # a bug in the double: say so loudly
-            code = self._send(500, ApiError(500, "test double internal error: %r" % exc).status())
+            code, answer = 500, ApiError(500, "test double internal error: %r" % exc).status()
         entry["code"] = code
+        # Recorded before the answer goes out: a client that reads the log once answered finds its request there.
         self._record(entry)
+        self._send(code, answer)
 
     def _authenticate(self):
         expected = self.server.token

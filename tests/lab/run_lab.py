@@ -253,10 +253,11 @@ def row(guest, step, setting, values, measurement, facts, applied=None):
         "reasons": [reason.get("text") for reason in classification.get("reasons", [])],
     }
     log(guest.kernel_id, "%s crm=%d end=%d: reuse median %.0f ms (%d/%d slow), drained backend %d/%d -> "
-        "measured %s, collection says %s%s" % (
+        "measured %s, collection says %s%s%s" % (
             step, values["conn_reuse_mode"], values["expire_nodest_conn"], result["reuse_median_ms"],
             result["reuse_slow"], result["count"], result["drain_hits"], result["count"], measured, verdict,
-            "" if result["match"] else "  MISMATCH"))
+            "" if result["match"] else "  MISMATCH",
+            "  MITIGATION DID NOT MAKE IT SAFE" if applied is not None and measured != "safe" else ""))
     return result
 
 
@@ -309,8 +310,13 @@ def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
     return result
 
 
+def row_ok(result_row):
+    """A row passes when the verdict matches the measurement and, after a mitigation, the node measures safe."""
+    return result_row["match"] and (result_row["mitigation_applied"] is None or result_row["measured"] == "safe")
+
+
 def ok(results):
-    return all(r["match"] for result in results for r in result["rows"]) and all(
+    return all(row_ok(r) for result in results for r in result["rows"]) and all(
         result.get("rows") for result in results)
 
 
@@ -357,7 +363,7 @@ def markdown(results, command):
         "## After the collection's mitigation",
         "",
         "Where the verdict came with `pin_sysctl`, the lab applied it from the same starting state and",
-        "measured again.",
+        "measured again. A row passes when the verdict matches the measurement and the node measures safe.",
         "",
         "| kernel | starting state (crm/end) | applied | live after (crm/end) | reuse connect median (slow) |"
         " drained hits | measured | verdict | match |",
@@ -373,7 +379,7 @@ def markdown(results, command):
                 r["label"], r["kernel"], r["setting"]["conn_reuse_mode"], r["setting"]["expire_nodest_conn"],
                 r["mitigation_applied"], r["live"]["conn_reuse_mode"], r["live"]["conn_reuse_mode"],
                 r["live"]["expire_nodest_conn"], r["reuse_median_ms"], r["reuse_slow"], r["count"],
-                r["drain_hits"], r["count"], r["measured"], r["verdict"], "yes" if r["match"] else "**NO**"))
+                r["drain_hits"], r["count"], r["measured"], r["verdict"], "yes" if row_ok(r) else "**NO**"))
     if not any_mitigated:
         lines.append("| - | no verdict chose pin_sysctl | | | | | | | |")
     lines += [
@@ -438,10 +444,11 @@ def main():
             handle.write(markdown(results, command + ("" if args.report or not args.kernel else " " + " ".join(
                 "--kernel " + shlex.quote(k) for k in args.kernel))))
         log("all", "wrote %s" % args.doc)
-    failed = [r for result in results for r in result["rows"] if not r["match"]]
+    failed = [r for result in results for r in result["rows"] if not row_ok(r)]
     errors = [result for result in results if result.get("error") or not result.get("rows")]
     for r in failed:
-        log(r["kernel_id"], "MISMATCH in %s: measured %s, verdict %s" % (r["step"], r["measured"], r["verdict"]))
+        log(r["kernel_id"], "FAILED %s: measured %s, verdict %s%s" % (
+            r["step"], r["measured"], r["verdict"], "" if r["match"] else " (mismatch)"))
     for result in errors:
         log(result["kernel_id"], "no results: %s" % result.get("error"))
     return 0 if not failed and not errors else 1

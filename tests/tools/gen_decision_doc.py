@@ -138,7 +138,8 @@ def kube_proxy_table():
 
 
 def mitigation_table():
-    """The decide step over verdicts, kernel fixes, expire_nodest_conn after kube-proxy's start and the policy.
+    """The decide step over verdicts, kernel fixes, expire_nodest_conn (the same now and after kube-proxy's
+    start) and the policy.
 
     Each case is decided under both fallback policies: where the answer follows the policy, the table says so."""
     columns = {"verdict": K.VERDICTS, "fix2": (True, False, None), "fix1": (True, False, None),
@@ -149,7 +150,7 @@ def mitigation_table():
         for fallback in K.FALLBACK_MITIGATIONS:
             policy = C.validate_policy({"allow_pin": allow_pin, "fallback_mitigation": fallback})
             result = C._decide(verdict, {"fix2": fix2, "fix1": fix1}, 0, C._Reasons(), [], policy, {},
-                               expire_nodest_after_start=end)
+                               expire_nodest=(end, end))
             answers.add((result["mitigation"], result["pin_value"]))
         if len(answers) > 1:
             mitigation, pin_value = "policy fallback_mitigation (default %s)" \
@@ -161,7 +162,8 @@ def mitigation_table():
                      "mitigation": mitigation, "pin_value": pin_value})
     rows = collapse(rows, columns, ("mitigation", "pin_value"))
     rows.sort(key=_sort_key(list(columns)))
-    return table(["verdict", "reuse fix (FIX2)", "weight-0 fix (FIX1)", "expire_nodest_conn after kube-proxy start",
+    return table(["verdict", "reuse fix (FIX2)", "weight-0 fix (FIX1)",
+                  "expire_nodest_conn now and after kube-proxy start",
                   "policy allow_pin", "mitigation", "pin value"],
                  [[_shown(row["verdict"]), _shown(row["fix2"], TRI), _shown(row["fix1"], TRI),
                    _shown(row["end_after_start"], {None: "unknown"}), _shown(row["allow_pin"], TRI),
