@@ -14,7 +14,8 @@
 # qemu process, so an in-guest reboot (ansible.builtin.reboot) keeps the guest's changes
 # and comes back on the same port. Prints "PORT" on stdout when SSH answers; writes
 # <cache>/run/NAME/{pid,port,key,console.log}. Stop it with tests/guests/stop.sh NAME.
-# Environment: KUBENODE_GUEST_MEM (MiB, default 1024), KUBENODE_BOOT_TIMEOUT (s, default 900).
+# Environment: KUBENODE_GUEST_MEM (MiB, default 1024), KUBENODE_GUEST_CPU (qemu -cpu model, default max),
+# KUBENODE_BOOT_TIMEOUT (s, default 900).
 # shellcheck source=tests/guests/lib.sh
 source "$(dirname "$0")/lib.sh"
 
