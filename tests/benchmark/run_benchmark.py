@@ -123,6 +123,7 @@ def main():
                         help="exit non-zero when a goal (<=1.1x ping, >=5x faster than naive, engine <10 s) is missed")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     workdir = tempfile.mkdtemp(prefix="ipvs-reuse-bench-")
     try:
         inventory = make_fleet(workdir, args.nodes)
@@ -160,8 +161,10 @@ def main():
     lines = [
         "Command: `%s`" % " ".join(["python3 tests/benchmark/run_benchmark.py"] + sys.argv[1:]),
         "",
-        "Measured %s on %s (%d cores), %d offline nodes, forks %d, connection local."
-        % (time.strftime("%Y-%m-%d"), os.uname().nodename, os.cpu_count(), args.nodes, args.forks),
+        "Measured %s on %s (%d cores), %d offline nodes, forks %d, connection local; load average %s before, "
+        "%s after (1, 5, 15 min)." % (time.strftime("%Y-%m-%d"), os.uname().nodename, os.cpu_count(), args.nodes,
+                                      args.forks, "/".join("%.1f" % v for v in load_before),
+                                      "/".join("%.1f" % v for v in os.getloadavg())),
         "",
         "| run | wall time (s) | peak controller RSS (MiB) | CPU time (s) | ratio (wall / CPU) |",
         "|---|---:|---:|---:|---|",
