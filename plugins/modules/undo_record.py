@@ -35,6 +35,12 @@ options:
     type: list
     elements: path
     default: []
+  marker:
+    description:
+      - Text that the files written by the caller carry (for example in a header comment). When set, the module
+        also reports in RV(current_marked) which of O(files) exist now and contain it, so that a caller whose
+        record is gone can tell its own files from ones it never wrote.
+    type: str
   data:
     description: Extra values to keep in the record, for example a live sysctl value before the change.
     type: dict
@@ -100,6 +106,11 @@ current:
   returned: when O(state=present) or O(state=query)
   type: dict
   sample: {/etc/sysctl.d/90-kubenode-ipvs-reuse.conf: true}
+current_marked:
+  description: For each path in O(files), whether it exists now and contains O(marker) (in its first 64 KiB).
+  returned: when O(marker) is set and O(state=present) or O(state=query)
+  type: dict
+  sample: {/etc/sysctl.d/90-kubenode-ipvs-reuse.conf: false}
 restored:
   description: The paths that were (or in check mode would be) written back or removed.
   returned: when O(state=restored)
@@ -205,12 +216,24 @@ def restore_one(module, path, wanted):
     return True
 
 
+def carries(path, marker):
+    """Whether the regular file at path contains marker in its first 64 KiB (False when unreadable)."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            return to_bytes(marker) in handle.read(65536)
+    except (IOError, OSError):
+        return False
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
             files=dict(type="list", elements="path", default=[]),
             data=dict(type="dict", default={}),
+            marker=dict(type="str"),
             state=dict(type="str", choices=["present", "restored", "query"], default="present"),
         ),
         supports_check_mode=True,
@@ -224,16 +247,19 @@ def main():
         if not os.path.isabs(name):
             module.fail_json(msg="files must be absolute paths, got %s" % name)
     current = dict((name, os.path.lexists(name)) for name in module.params["files"])
+    facts = dict(current=current)
+    if module.params["marker"]:
+        facts["current_marked"] = dict((name, carries(name, module.params["marker"])) for name in module.params["files"])
     if state == "query":
-        module.exit_json(changed=False, record=record, existed=existed, current=current)
+        module.exit_json(changed=False, record=record, existed=existed, **facts)
 
     if state == "present":
         if existed:
-            module.exit_json(changed=False, record=record, existed=True, current=current)
+            module.exit_json(changed=False, record=record, existed=True, **facts)
         record = {"version": 1, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "data": module.params["data"],
                   "files": dict((name, describe(name)) for name in module.params["files"])}
-        result = dict(changed=True, record=record, existed=False, current=current)
+        result = dict(changed=True, record=record, existed=False, **facts)
         if module._diff:
             result["diff"] = {"before_header": path, "after_header": path, "before": "",
                               "after": "record of %s\n" % ", ".join(sorted(record["files"]))}

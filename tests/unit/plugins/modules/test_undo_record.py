@@ -94,6 +94,18 @@ def test_query_reports_existence(tmp_path):
     assert not result["changed"] and result["current"] == {str(present): True, str(tmp_path / "b"): False}
 
 
+def test_query_tells_marked_files_from_others(tmp_path):
+    ours, theirs, link = tmp_path / "ours.conf", tmp_path / "theirs.conf", tmp_path / "link.conf"
+    ours.write_text("# kubenode.ipvs_reuse pin_sysctl: pinned\nnet.ipv4.vs.conn_reuse_mode = 1\n")
+    theirs.write_text("# pinned by hand\nnet.ipv4.vs.conn_reuse_mode=1\n")
+    link.symlink_to(ours)
+    files = [str(ours), str(theirs), str(link), str(tmp_path / "missing.conf")]
+    result = run({"path": str(tmp_path / "none.json"), "state": "query", "files": files,
+                  "marker": "kubenode.ipvs_reuse pin_sysctl"})
+    assert result["current_marked"] == {files[0]: True, files[1]: False, files[2]: True, files[3]: False}
+    assert "current_marked" not in run({"path": str(tmp_path / "none.json"), "state": "query", "files": files})
+
+
 def test_broken_record_fails_clearly(tmp_path):
     record = tmp_path / "rec.json"
     record.write_text("{not json")
