@@ -261,6 +261,15 @@ def row(guest, step, setting, values, measurement, facts, applied=None):
     return result
 
 
+def checkout_commit():
+    """The commit the collection under test was at ("+changes" when the checkout had uncommitted ones)."""
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, universal_newlines=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, universal_newlines=True, check=False).stdout.strip()
+    return (head or "unknown") + ("+changes" if dirty else "")
+
+
 def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
     workdir = keep_workdir or tempfile.mkdtemp(prefix="kubenode-lab-%s-" % kernel_id)
     os.makedirs(workdir, exist_ok=True)
@@ -304,7 +313,8 @@ def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
         if not keep_guest:
             guest.stop()
     log(kernel_id, "done in %.0f s" % (time.monotonic() - started))
-    result = {"kernel_id": kernel_id, "seconds": round(time.monotonic() - started), "rows": rows}
+    result = {"kernel_id": kernel_id, "seconds": round(time.monotonic() - started), "rows": rows,
+              "commit": checkout_commit()}
     if error:
         result["error"] = error
     return result
@@ -384,8 +394,9 @@ def markdown(results, command):
         lines.append("| - | no verdict chose pin_sysctl | | | | | | | |")
     lines += [
         "",
-        "Wall time per kernel (boot, prepare, all rows): %s." % ", ".join(
-            "%s %d s" % (result["kernel_id"], result["seconds"]) for result in results),
+        "Wall time per kernel (boot, prepare, all rows) and the commit each ran on: %s." % ", ".join(
+            "%s %d s (%s)" % (result["kernel_id"], result["seconds"], result.get("commit", "commit not recorded"))
+            for result in results),
         "",
     ]
     incomplete = [result for result in results if result.get("error")]
