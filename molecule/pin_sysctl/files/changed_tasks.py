@@ -13,9 +13,9 @@ import sys
 
 
 def main():
-    # Only the JSON callback writes to stdout: callbacks enabled from outside (profile_tasks) would add text.
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CALLBACKS_ENABLED="")
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
+    # Only the JSON callback may write to stdout: callbacks enabled from outside (profile_tasks) would add text.
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     proc = subprocess.run(sys.argv[1:], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, check=False)
     try:
