@@ -405,7 +405,7 @@ def markdown(results, command):
         lines += ["- %s: %s" % (result["kernel_id"], result["error"]) for result in incomplete]
         lines.append("")
     with open(os.path.join(LAB_DIR, "method.md")) as handle:
-        return "\n".join(lines) + handle.read()
+        return "\n".join(lines) + "\n" + handle.read()
 
 
 def main():
