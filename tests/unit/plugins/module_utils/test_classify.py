@@ -133,6 +133,15 @@ def test_user_known_kernels_come_first_and_can_declare_a_build_unfixed():
     assert any(reason["source"] == "lab" for reason in result["reasons"])
 
 
+def test_pin_0_needs_expire_nodest_conn_1_now_as_well():
+    # The lab measured problem 1 after pinning 0 on a node whose expire_nodest_conn was 0: the pin does not set it.
+    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "fix2": False, "fix1": True,
+                                 "source": "lab"}]}
+    result = classify(node(kernel="6.1.192-ipvs-prefix-lab", crm=1, end=0, kp="v1.28.4"), policy)
+    assert (result["verdict"], result["mitigation"], result["pin_value"]) == ("problem2", "os_upgrade", None)
+    assert "decide_no_pin_0" in [reason["rule"] for reason in result["reasons"]]
+
+
 def test_user_known_kernels_can_declare_a_build_fixed():
     facts = node(kernel="5.4.0-1103-acme", crm=0, kp="v1.28.4")
     policy = {"known_kernels": [{"release_regex": r"^5\.4\.0-1\d{3}-acme", "fix2": True, "source": "acme"}]}
