@@ -51,7 +51,9 @@ image_dir() {
     local suite="$1" key
     key="$(ssh_key)"
     printf '%s/images/%s-%s\n' "${CACHE}" "${suite}" \
-        "$(printf '%s' "${suite}" | cat - "${key}.pub" | recipe_hash /dev/stdin "${GUESTS_DIR}/build-image.sh")"
+        "$(printf '%s' "${suite}" | cat - "${key}.pub" | recipe_hash /dev/stdin "${GUESTS_DIR}/build-image.sh" \
+            "${GUESTS_DIR}/zipimport-cache/kubenode_zipimport_cache.py" \
+            "${GUESTS_DIR}/zipimport-cache/kubenode-zipimport-cache.pth")"
 }
 
 # Directory of the cached lab kernel.
