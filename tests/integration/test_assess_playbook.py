@@ -86,3 +86,37 @@ def test_invalid_policy_stops_with_a_clear_message(tmp_path):
     result = run_playbook(tmp_path, "-e", '{"assess_policy": {"fallback_mitigation": "reboot"}}', check=False)
     assert result.returncode != 0
     assert "invalid policy: policy.fallback_mitigation must be one of os_upgrade, switch_iptables" in result.stdout
+
+
+def prom_files(directory):
+    return sorted(name for name in os.listdir(str(directory)) if name.endswith(".prom"))
+
+
+def test_prometheus_export_writes_one_file_per_node(tmp_path):
+    textfiles = tmp_path / "textfile"
+    textfiles.mkdir()
+    extra = '{"assess_prometheus_textfile_dir": "%s", "assess_prometheus_file_name": "{{ inventory_hostname }}.prom"}'
+    first = run_playbook(tmp_path, "-e", extra % textfiles)
+    assert prom_files(textfiles) == sorted("%s.prom" % name for name in fleetgen.DEMO_FLEET)
+    metrics = (textfiles / "rhel8-crm1.prom").read_text()
+    assert 'verdict="problem2"' in metrics, metrics
+    assert recap_changed(first.stdout) == len(fleetgen.DEMO_FLEET) + 1  # and the report task (3 new files)
+    assert recap_changed(run_playbook(tmp_path, "-e", extra % textfiles).stdout) == 0
+
+
+def test_prometheus_export_for_one_node_only(tmp_path):
+    # The export play ends at once only when no node asks for it: a setting on one node (not the first
+    # of the play) still writes that node's file, and only that one.
+    textfiles = tmp_path / "textfile"
+    textfiles.mkdir()
+    last = sorted(fleetgen.DEMO_FLEET)[-1]
+    overlay = tmp_path / "overlay.yml"
+    overlay.write_text(json.dumps({"all": {"hosts": {last: {"assess_prometheus_textfile_dir": str(textfiles)}}}}))
+    run_playbook(tmp_path, "-i", str(overlay))
+    assert prom_files(textfiles) == ["ipvs_reuse.prom"]
+
+
+def test_without_prometheus_export_the_nodes_get_no_task(tmp_path):
+    result = run_playbook(tmp_path)
+    assert "Write each node's metrics file" not in result.stdout
+    assert "End this play when no node has assess_prometheus_textfile_dir set" in result.stdout

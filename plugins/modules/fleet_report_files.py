@@ -1,0 +1,75 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubenode.ipvs_reuse contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: fleet_report_files
+short_description: Write the fleet report's JSON, Markdown and HTML files on the controller
+version_added: 1.0.0
+description:
+  - Renders a report built by P(kubenode.ipvs_reuse.fleet_report#filter) as C(fleet.json), C(summary.md)
+    (P(kubenode.ipvs_reuse.fleet_markdown#filter)) and C(fleet.html) (P(kubenode.ipvs_reuse.fleet_html#filter)) and
+    writes them into O(dest) on the controller, creating the directory when it is missing.
+  - A file is rewritten only when its content changed (atomically: a temporary file in the same directory, then a
+    rename), so an unchanged fleet reports no change.
+  - This is an action plugin that runs on the controller only. It replaces a directory task and three
+    M(ansible.builtin.copy) tasks, each of which starts a module process on the controller.
+author:
+  - kubenode.ipvs_reuse contributors
+options:
+  report:
+    description: The report (the output of P(kubenode.ipvs_reuse.fleet_report#filter)).
+    type: dict
+    required: true
+  dest:
+    description: Directory on the controller for the three files.
+    type: path
+    required: true
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Reports which files would change and writes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+notes:
+  - Files are written with mode C(0644), a new directory with C(0755).
+"""
+
+EXAMPLES = r"""
+- name: Write the fleet report
+  kubenode.ipvs_reuse.fleet_report_files:
+    report: "{{ hostvars | kubenode.ipvs_reuse.fleet_report(ansible_play_hosts_all) }}"
+    dest: ./ipvs-reuse-report
+  run_once: true
+"""
+
+RETURN = r"""
+dest:
+  description: The directory the files are in.
+  returned: always
+  type: str
+files:
+  description: The paths of the three files.
+  returned: always
+  type: list
+  elements: str
+changed_files:
+  description: The files that were (in check mode, would be) written because their content changed.
+  returned: always
+  type: list
+  elements: str
+"""
