@@ -16,12 +16,12 @@ description:
   - Renders a report built by P(kubenode.ipvs_reuse.fleet_report#filter) as C(fleet.json), C(summary.md)
     (P(kubenode.ipvs_reuse.fleet_markdown#filter)) and C(fleet.html) (P(kubenode.ipvs_reuse.fleet_html#filter)) and
     writes them into O(dest) on the controller, creating the directory when it is missing.
-  - A file is rewritten only when its content changed (atomically: a temporary file in the same directory, then a
+  - A file is rewritten only when its content changed, atomically (a temporary file in the same directory, then a
     rename), so an unchanged fleet reports no change.
   - This is an action plugin that runs on the controller only. It replaces a directory task and three
     M(ansible.builtin.copy) tasks, each of which starts a module process on the controller.
 author:
-  - kubenode.ipvs_reuse contributors
+  - kubenode.ipvs_reuse contributors (@kubenode)
 options:
   report:
     description: The report (the output of P(kubenode.ipvs_reuse.fleet_report#filter)).
@@ -32,20 +32,14 @@ options:
     type: path
     required: true
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Reports which files would change and writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
-  platform:
-    platforms: all
 notes:
+  - Runs on the controller only (an action plugin; no module process is started).
   - Files are written with mode C(0644), a new directory with C(0755).
 """
 
