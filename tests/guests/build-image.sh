@@ -74,7 +74,8 @@ chroot "${root}" apt-get clean
 rm -rf "${root}"/var/lib/apt/lists/* "${root}"/var/cache/debconf/*-old "${root}"/tmp/*
 
 log "mkfs.ext4 -d (${image_size})"
-mkfs.ext4 -q -F -L kubenode-root -d "${root}" "${work}/disk.raw" "${image_size}"
+# stdout carries only the image directory (boot.sh reads it); mkfs.ext4 -q still prints a line there.
+mkfs.ext4 -q -F -L kubenode-root -d "${root}" "${work}/disk.raw" "${image_size}" >&2
 
 mkdir -p "$(dirname "${out}")"
 rm -rf "${out}.tmp"

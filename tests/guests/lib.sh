@@ -32,12 +32,22 @@ recipe_hash() {
 
 # The key pair every guest trusts. Generated once per cache; its public half is
 # part of the image recipe, so a new key means new images.
+# Builders run in parallel on a fresh cache: the key is made once, under a lock, and appears whole
+# (generated beside it, then renamed), or two builds would each bake a different key into their image.
 ssh_key() {
-    local key="${CACHE}/ssh/id_ed25519"
-    if [[ ! -f "${key}" ]]; then
+    local key="${CACHE}/ssh/id_ed25519" lock_fd
+    if [[ ! -f "${key}.pub" ]]; then
         mkdir -p "${CACHE}/ssh"
         chmod 700 "${CACHE}/ssh"
-        ssh-keygen -q -t ed25519 -N '' -C kubenode-ipvs-reuse-guests -f "${key}"
+        exec {lock_fd}>"${CACHE}/ssh/.lock"
+        flock "${lock_fd}"
+        if [[ ! -f "${key}.pub" ]]; then
+            rm -f "${key}.new" "${key}.new.pub"
+            ssh-keygen -q -t ed25519 -N '' -C kubenode-ipvs-reuse-guests -f "${key}.new"
+            mv "${key}.new" "${key}"
+            mv "${key}.new.pub" "${key}.pub"
+        fi
+        exec {lock_fd}>&-
     fi
     printf '%s\n' "${key}"
 }
