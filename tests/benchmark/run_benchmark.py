@@ -147,7 +147,7 @@ def main():
         assess = [os.path.join(bindir, "ansible-playbook"), "-i", inventory, os.path.join(REPO, "playbooks", "assess.yml"),
                   "-e", "assess_report_dir=%s/report" % workdir]
         samples = {"ping": [], "assess": []}
-        for _ in range(max(1, args.repeat)):
+        for unused_repetition in range(max(1, args.repeat)):
             samples["ping"].append(measure(ping, env, workdir))
             samples["assess"].append(measure(assess, env, workdir))
         runs = dict((name, median_run(values)) for name, values in samples.items())
