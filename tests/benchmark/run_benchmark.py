@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,9 +68,7 @@ def measure(command, env, cwd):
 
 def median_run(values):
     """The median of each column of (wall, peak MiB, CPU) samples."""
-    columns = list(zip(*values))
-    return tuple(sorted(column)[len(column) // 2] if len(column) % 2 else
-                 sum(sorted(column)[len(column) // 2 - 1:len(column) // 2 + 1]) / 2.0 for column in columns)
+    return tuple(statistics.median(column) for column in zip(*values))
 
 
 def vary_build(facts, index):
