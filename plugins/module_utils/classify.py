@@ -17,35 +17,16 @@ import re
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import format_version, parse_version
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
+    from .versions import format_version, parse_version  # type: ignore
 
-_VERSION_RE = re.compile(r"^\s*v?(\d{1,4})\.(\d{1,4})(?:\.(\d{1,6}))?")
 SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
 
 
 class PolicyError(ValueError):
     """The policy given by the user cannot be applied."""
-
-
-_VERSION_CACHE = {}
-
-
-def parse_version(text):
-    """'v1.27.3-eks-a5565ad' -> (1, 27, 3); '4.18.0-305.el8' -> (4, 18, 0); else None."""
-    if not isinstance(text, str):
-        return None
-    if text in _VERSION_CACHE:
-        return _VERSION_CACHE[text]
-    match = _VERSION_RE.match(text)
-    version = tuple(int(part) if part is not None else 0 for part in match.groups()) if match else None
-    if len(_VERSION_CACHE) < 4096:  # a fleet has few distinct versions; bound the memory anyway
-        _VERSION_CACHE[text] = version
-    return version
-
-
-def format_version(version):
-    return ".".join(str(part) for part in version) if version else "unknown"
 
 
 def validate_policy(policy):

@@ -18,10 +18,10 @@ import re
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import parse_version
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import parse_version
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
-    from .classify import parse_version  # type: ignore
+    from .versions import parse_version  # type: ignore
 
 MAX_READ = 256 * 1024
 VS_SYSCTLS = ("conn_reuse_mode", "conntrack", "expire_nodest_conn", "expire_quiescent_template")

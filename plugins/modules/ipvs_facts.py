@@ -19,7 +19,8 @@ description:
     C(/etc/sysctl.conf) and C(sysctl.d), a pin installed by the P(kubenode.ipvs_reuse.pin_sysctl#role) role,
     and the kube-proxy mode and version from every signal available on the node, each with its source.
   - Classifies the node with the same engine as the P(kubenode.ipvs_reuse.classify#filter) filter and returns
-    the result under C(ansible_facts.ipvs_reuse.classification).
+    the result under C(ansible_facts.ipvs_reuse.classification). The node runs only the gatherer; the module's
+    action plugin classifies on the controller, so the code sent to each node stays small.
   - Never changes anything on the node. A missing or unreadable input is listed in C(missing) with the
     reason; it never causes a failure.
 author:
@@ -54,7 +55,8 @@ options:
         (V(os_upgrade) or V(switch_iptables), default V(os_upgrade)) and C(known_kernels) (a list of entries
         with C(name), C(release_regex) or C(marker), optional C(min_build), C(os_id), C(os_version_id), and
         C(fix2)/C(fix1) set to V(true), V(false) or V(null), and C(source)), searched before the shipped data.
-      - An invalid policy fails the task with a message saying which key is wrong.
+      - An invalid policy fails the task with a message saying which key is wrong, before the node is contacted.
+      - Applied on the controller by the module's action plugin; it is not sent to the node.
     type: dict
     default: {}
 extends_documentation_fragment:
@@ -70,7 +72,8 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Runs on the node with the Python standard library only (Python 3.8 or later).
+  - Gathers on the node with the Python standard library only (Python 3.8 or later), and classifies on the
+    controller.
   - The P(kubenode.ipvs_reuse.assess#role) role runs this module once per node and writes the fleet report.
 seealso:
   - plugin: kubenode.ipvs_reuse.classify
@@ -134,7 +137,6 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import PolicyError, classify, validate_policy
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
 
 
@@ -160,20 +162,16 @@ def main():
             proxy_mode=dict(type="str"),
             kube_proxy_version=dict(type="str"),
             metrics_url=dict(type="str", default="http://127.0.0.1:10249"),
-            policy=dict(type="dict", default={}),
+            policy=dict(type="dict", default={}),  # consumed by the action plugin
         ),
         supports_check_mode=True,
     )
     if not os.path.isdir(module.params["root"]):
         module.fail_json(msg="root %s is not a directory: give the node's root file system" % module.params["root"])
-    try:
-        policy = validate_policy(module.params["policy"])
-    except PolicyError as exc:
-        module.fail_json(msg="invalid policy: %s" % exc)
     facts = gather(root=module.params["root"], proxy_mode=module.params["proxy_mode"],
                    kube_proxy_version=module.params["kube_proxy_version"],
                    metrics_url=module.params["metrics_url"], http_get=http_get)
-    facts["classification"] = classify(facts, policy)
+    # policy and classification are the action plugin's (plugins/action/ipvs_facts.py), on the controller
     module.exit_json(changed=False, ansible_facts={"ipvs_reuse": facts})
 
 

@@ -4,19 +4,27 @@ The double is a stdlib HTTP server on loopback that answers /proxyMode and /metr
 metrics server does (plain text mode name; Prometheus text with kubernetes_build_info). No kube-proxy
 binary can be installed on these machines.
 """
+import base64
+import glob
 import http.server
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
+import zipfile
 
 import pytest
 
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
 from ansible_collections.kubenode.ipvs_reuse.plugins.modules.ipvs_facts import http_get
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+# a demo node whose default mitigation is pin_sysctl (problem 1 on a kernel that carries the fix: pinning 1 is safe)
+PIN_NODE_ROOT = os.path.join(REPO, "demo", "nodes", "debian11-persisted0")
 METRICS = ('# HELP kubernetes_build_info [ALPHA] A metric with a constant \'1\' value labeled by major, minor, '
            'git version, git commit, git tree state, build date, Go version, and compiler from which Kubernetes '
            'was built, and platform on which it is running.\n# TYPE kubernetes_build_info gauge\n'
@@ -65,22 +73,57 @@ def test_endpoint_that_does_not_answer_is_listed_as_missing():
     assert any(item["item"] == "kube-proxy /proxyMode" for item in facts["missing"])
 
 
-def test_module_end_to_end_is_read_only_and_reports_bad_policy(tmp_path, kube_proxy_double):
-    """Run the real module through ansible (connection local) on the live root and with a bad policy."""
+def kept_payload_files(remote_tmp):
+    """{AnsiballZ script: names in its embedded zip} for the module runs Ansible left in remote_tmp."""
+    payloads = {}
+    for script in glob.glob(os.path.join(str(remote_tmp), "ansible-tmp-*", "AnsiballZ_*.py")):
+        with open(script) as handle:
+            encoded = re.search(r"zip_data='([^']*)'", handle.read()).group(1)
+        payloads[script] = zipfile.ZipFile(io.BytesIO(base64.b64decode(encoded))).namelist()
+    return payloads
+
+
+def run_ipvs_facts(tmp_path, args):
+    """Run kubenode.ipvs_reuse.ipvs_facts through ansible (connection local); return the host's result."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_KEEP_REMOTE_FILES="1",
+               ANSIBLE_REMOTE_TMP=str(tmp_path / "remote"))
     ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
-    base = [ansible, "localhost", "-e", "ansible_python_interpreter=%s" % sys.executable,
-            "-m", "kubenode.ipvs_reuse.ipvs_facts"]
-    good = subprocess.run(base + ["-a", json.dumps({"metrics_url": kube_proxy_double})], env=env, cwd=str(tmp_path),
-                          stdout=subprocess.PIPE, universal_newlines=True, check=False)
-    result = json.loads(good.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    command = [ansible, "localhost", "-e", "ansible_python_interpreter=%s" % sys.executable,
+               "-m", "kubenode.ipvs_reuse.ipvs_facts", "-a", json.dumps(args)]
+    run = subprocess.run(command, env=env, cwd=str(tmp_path), stdout=subprocess.PIPE, universal_newlines=True,
+                         check=False)
+    return json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_module_end_to_end_gathers_on_the_node_and_classifies_on_the_controller(tmp_path, kube_proxy_double):
+    """The real module through ansible on the live root: read-only, classified, and the node's payload
+    carries the gatherer but not the classification engine (the action plugin classifies)."""
+    result = run_ipvs_facts(tmp_path, {"metrics_url": kube_proxy_double})
     assert result["changed"] is False
-    assert result["ansible_facts"]["ipvs_reuse"]["kube_proxy"]["mode"] == "ipvs"
-    assert result["ansible_facts"]["ipvs_reuse"]["classification"]["verdict"] in ("unknown", "problem1", "problem2",
-                                                                                  "safe")
-    bad = subprocess.run(base + ["-a", json.dumps({"policy": {"allow_pin": "maybe"}})], env=env, cwd=str(tmp_path),
-                         stdout=subprocess.PIPE, universal_newlines=True, check=False)
-    result = json.loads(bad.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    facts = result["ansible_facts"]["ipvs_reuse"]
+    assert facts["kube_proxy"]["mode"] == "ipvs"
+    assert facts["classification"] == classify(facts, None)
+    payloads = kept_payload_files(tmp_path / "remote")
+    assert len(payloads) == 1, payloads
+    names = list(payloads.values())[0]
+    utils = "ansible_collections/kubenode/ipvs_reuse/plugins/module_utils/"
+    assert utils + "gather.py" in names
+    assert utils + "classify.py" not in names
+
+
+def test_bad_policy_fails_before_the_node_is_contacted(tmp_path):
+    result = run_ipvs_facts(tmp_path, {"metrics_url": "", "policy": {"allow_pin": "maybe"}})
     assert result["failed"] is True
     assert result["msg"] == "invalid policy: policy.allow_pin must be true or false"
+    assert kept_payload_files(tmp_path / "remote") == {}
+
+
+def test_policy_reaches_the_classification(tmp_path):
+    """A policy given to the task changes the mitigation the same way the engine does for those facts."""
+    policy = {"allow_pin": False, "fallback_mitigation": "switch_iptables"}
+    default = run_ipvs_facts(tmp_path, {"root": PIN_NODE_ROOT, "metrics_url": ""})["ansible_facts"]["ipvs_reuse"]
+    assert default["classification"]["mitigation"] == "pin_sysctl"
+    facts = run_ipvs_facts(tmp_path, {"root": PIN_NODE_ROOT, "metrics_url": "", "policy": policy})["ansible_facts"]["ipvs_reuse"]
+    assert facts["classification"] == classify(facts, policy)
+    assert facts["classification"]["mitigation"] == "switch_iptables"

@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubenode.ipvs_reuse contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ipvs_facts on the controller (documented in plugins/modules/ipvs_facts.py).
+
+The node runs the module, which only gathers. The classification engine runs here, on the
+controller, on what came back: the same engine and the same result as the classify filter,
+and a module payload that does not carry the engine to every node. The policy is checked
+before the node is contacted.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.common.validation import check_type_dict
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import merge_hash
+
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import PolicyError, classify, validate_policy
+
+MODULE = "kubenode.ipvs_reuse.ipvs_facts"
+
+
+def checked_policy(value):
+    """The user's policy merged over the default one; PolicyError when it cannot be applied."""
+    if isinstance(value, str):  # key=value or JSON text, as the module's dict option would accept it
+        try:
+            value = check_type_dict(value) if value.strip() else {}
+        except (TypeError, ValueError) as exc:
+            raise PolicyError("policy must be a dict: %s" % exc)
+    return validate_policy(value)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp  # no longer has any effect
+        module_args = dict(self._task.args)
+        try:
+            policy = checked_policy(module_args.pop("policy", None))
+        except PolicyError as exc:
+            result.update(failed=True, msg="invalid policy: %s" % exc)
+            return result
+
+        result = merge_hash(result, self._execute_module(module_name=MODULE, module_args=module_args,
+                                                         task_vars=task_vars))
+        self._remove_tmp_path(self._connection._shell.tmpdir)
+        facts = (result.get("ansible_facts") or {}).get("ipvs_reuse")
+        if not result.get("failed") and isinstance(facts, dict):
+            facts["classification"] = classify(facts, policy)
+        return result
