@@ -304,8 +304,8 @@ def _classify(facts, policy):
     release = _str_or_none(kernel.get("release"))
     kernel_version = parse_version(release)
     if kernel_version is None:
-        return _unknown(reasons, "kernel_unknown", "the kernel release %s cannot be parsed"
-                        % (repr(release) if release else "is missing"), kernel.get("source") or "kernel.release")
+        text = ("the kernel release %r cannot be parsed" % release) if release else "the kernel release is missing"
+        return _unknown(reasons, "kernel_unknown", text, kernel.get("source") or "kernel.release")
     os_facts = _section(facts, "os")
     sysctl = _section(facts, "sysctl")
     markers = [name for name, value in sysctl.items() if value is not None]

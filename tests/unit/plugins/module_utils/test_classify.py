@@ -284,3 +284,16 @@ def test_upstream_version_from_the_build_string_decides_the_version_rules():
     assert classify(facts)["weight0_fix"] is None
     facts["kernel"]["upstream_version"] = "6.1.0"  # another series: ignored
     assert classify(facts)["weight0_fix"] is None
+
+
+@pytest.mark.parametrize("release,expected", [
+    (None, "the kernel release is missing"),
+    ("", "the kernel release is missing"),
+    ("garbage", "the kernel release 'garbage' cannot be parsed"),
+])
+def test_unparsable_kernel_release_sentence(release, expected):
+    facts = node()
+    facts["kernel"]["release"] = release
+    result = classify(facts)
+    assert result["verdict"] == "unknown"
+    assert [r["text"] for r in result["reasons"] if r["rule"] == "kernel_unknown"] == [expected]
