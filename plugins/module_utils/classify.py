@@ -274,6 +274,9 @@ def classify(facts, policy=None):
                         % (type(exc).__name__, exc), "classify.py")
 
 
+KUBE_PROXY_MODES = frozenset(("ipvs", "iptables", "nftables", "kernelspace", "userspace"))
+
+
 def _classify(facts, policy):
     reasons = _Reasons()
     warnings = []
@@ -281,16 +284,23 @@ def _classify(facts, policy):
         return _unknown(reasons, "no_facts", "no ipvs_reuse facts were given", "input")
 
     proxy = _section(facts, "kube_proxy")
-    mode = _str_or_none(proxy.get("mode"))
+    raw_mode = proxy.get("mode")
+    mode = raw_mode.strip() if isinstance(raw_mode, str) and raw_mode.strip() else None
     mode_source = _str_or_none(proxy.get("mode_source")) or "kube_proxy.mode"
     ipvs = _section(facts, "ipvs")
+    if mode is None and raw_mode not in (None, "") and not isinstance(raw_mode, str):
+        mode = raw_mode  # a wrong type is malformed, not missing: rejected below with its repr
+    if mode is not None and not (isinstance(mode, str) and mode in KUBE_PROXY_MODES):
+        # Only kube-proxy's own mode names mean "not IPVS"; anything else must never become not_applicable.
+        return _unknown(reasons, "mode_malformed", "the kube-proxy mode %r is not one of %s"
+                        % (raw_mode, ", ".join(sorted(KUBE_PROXY_MODES))), mode_source)
     if mode is None:
         leftovers = ipvs.get("kube_ipvs0") is True or (int_or_none(ipvs.get("virtual_services")) or 0) > 0
         return _unknown(reasons, "mode_unknown",
                         "the kube-proxy mode could not be determined from any signal%s; pass proxy_mode"
                         % (" (IPVS state exists, but leftovers do not prove the current mode)" if leftovers else ""),
                         "kube_proxy.signals")
-    if mode.lower() != "ipvs":
+    if mode != "ipvs":
         reasons.add("row1_not_ipvs", "kube-proxy runs in %s mode, so the IPVS reuse bug does not apply" % mode,
                     mode_source)
         if ipvs.get("kube_ipvs0") is True or (int_or_none(ipvs.get("virtual_services")) or 0) > 0:

@@ -297,3 +297,18 @@ def test_unparsable_kernel_release_sentence(release, expected):
     result = classify(facts)
     assert result["verdict"] == "unknown"
     assert [r["text"] for r in result["reasons"] if r["rule"] == "kernel_unknown"] == [expected]
+
+
+@pytest.mark.parametrize("raw_mode", ["IPVS ", "ipvs\x00", "bogus", 7, ["ipvs"], "ip vs"])
+def test_malformed_mode_is_unknown_never_not_applicable(raw_mode):
+    facts = node()
+    facts["kube_proxy"]["mode"] = raw_mode
+    result = classify(facts)
+    assert result["verdict"] == "unknown"
+    assert any(r["rule"] == "mode_malformed" and repr(raw_mode) in r["text"] for r in result["reasons"])
+
+
+def test_mode_is_trimmed():
+    facts = node(kernel="6.1.0-18-amd64", crm=1)
+    facts["kube_proxy"]["mode"] = "  ipvs\n"
+    assert classify(facts)["verdict"] == "safe"
