@@ -1,5 +1,6 @@
 """The shipped Prometheus rules (files/prometheus/ipvs_reuse.rules.yml): promtool accepts them, and promtool's
 unit tests fire the alerts over series rendered by ipvs_reuse_metrics' own code from the demo fleet."""
+import math
 import os
 import shutil
 import subprocess
@@ -54,7 +55,7 @@ def test_alerts_fire_for_demo_nodes_with_problems(tmp_path):
         # assessed at time 0 of the test, so after 40 h (2,400 one-minute samples) the assessment is stale
         for metric, selector, value in series_of(render_metrics(facts, timestamp=0), name):
             input_series.append({"series": "%s{%s}" % (metric, selector),
-                                 "values": "%s+0x2500" % ("NaN" if value != value else repr(value))})
+                                 "values": "%s+0x2500" % ("NaN" if math.isnan(value) else repr(value))})
         verdict = facts["classification"]["verdict"]
         if verdict in ("problem1", "problem2"):
             expected_problem.append(
@@ -72,5 +73,5 @@ def test_alerts_fire_for_demo_nodes_with_problems(tmp_path):
         ]}]}
     path = tmp_path / "rules_test.yml"
     path.write_text(yaml.safe_dump(tests))
-    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True)
+    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
