@@ -1,0 +1,77 @@
+"""The shipped Prometheus rules (files/prometheus/ipvs_reuse.rules.yml): promtool accepts them, and promtool's
+unit tests fire the alerts over series rendered by ipvs_reuse_metrics' own code from the demo fleet."""
+import math
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.metrics import render_metrics
+from test_metrics import demo_facts
+import fleetgen
+
+RULES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "files", "prometheus", "ipvs_reuse.rules.yml")
+PROMTOOL = shutil.which("promtool")
+pytestmark = pytest.mark.skipif(PROMTOOL is None and not os.environ.get("KUBENODE_REQUIRE_RELEASE_TOOLS"),
+                                reason="promtool (Debian package prometheus) is not installed")
+
+
+def series_of(text, instance):
+    """promtool input_series from a textfile, with the instance label node_exporter adds."""
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = dict(sample.labels, instance=instance)
+            selector = ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"'))
+                                for k, v in sorted(labels.items()))
+            out.append((sample.name, selector, sample.value))
+    return out
+
+
+def expected(alertname, **labels):
+    """An expected alert, its annotations filled in from the rules file's templates."""
+    with open(RULES) as handle:
+        rules = [rule for group in yaml.safe_load(handle)["groups"] for rule in group["rules"]]
+    annotations = next(rule["annotations"] for rule in rules if rule.get("alert") == alertname)
+    filled = {}
+    for key, text in annotations.items():
+        for label, value in labels.items():
+            text = text.replace("{{ $labels.%s }}" % label, value)
+        filled[key] = text
+    return {"exp_labels": labels, "exp_annotations": filled}
+
+
+def test_promtool_check_rules():
+    subprocess.run([PROMTOOL, "check", "rules", RULES], check=True)
+
+
+def test_alerts_fire_for_demo_nodes_with_problems(tmp_path):
+    input_series, expected_problem = [], []
+    for name in fleetgen.DEMO_FLEET:
+        facts = demo_facts(tmp_path, name)
+        # assessed at time 0 of the test, so after 40 h (2,400 one-minute samples) the assessment is stale
+        for metric, selector, value in series_of(render_metrics(facts, timestamp=0), name):
+            input_series.append({"series": "%s{%s}" % (metric, selector),
+                                 "values": "%s+0x2500" % ("NaN" if math.isnan(value) else repr(value))})
+        verdict = facts["classification"]["verdict"]
+        if verdict in ("problem1", "problem2"):
+            expected_problem.append(
+                expected("IpvsReuseProblemNow", severity="critical", instance=name, verdict=verdict))
+    assert expected_problem, "the demo fleet has no node with a problem: the alert test would prove nothing"
+    stale = [expected("IpvsReuseAssessmentStale", severity="warning", instance=name) for name in fleetgen.DEMO_FLEET]
+    tests = {"rule_files": [os.path.abspath(RULES)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",  # within Prometheus' 5-minute lookback, so no gaps reset "for"
+        "input_series": input_series,
+        "alert_rule_test": [
+            {"eval_time": "1h", "alertname": "IpvsReuseProblemNow", "exp_alerts": expected_problem},
+            {"eval_time": "1h", "alertname": "IpvsReuseAssessmentStale", "exp_alerts": []},
+            {"eval_time": "40h", "alertname": "IpvsReuseAssessmentStale", "exp_alerts": stale},
+            {"eval_time": "1h", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": []},
+        ]}]}
+    path = tmp_path / "rules_test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
