@@ -313,3 +313,41 @@ def test_offline_image_upstream_from_the_changelog_with_bounded_gunzip(tmp_path)
     facts = gather(root)
     assert facts["kernel"]["upstream_version"] == "6.1.176"
     assert facts["kernel"]["upstream_source"] == "/usr/share/doc/linux-image-%s/changelog.gz" % release
+
+
+def _guest_image():
+    import glob
+    images = sorted(glob.glob(os.path.expanduser("~/.cache/kubenode-ipvs-reuse/images/bookworm-*/disk.raw")))
+    return images[-1] if images else None
+
+
+@pytest.mark.skipif(_guest_image() is None or not os.path.exists("/usr/sbin/debugfs") and
+                    not os.path.exists("/sbin/debugfs"), reason="no debootstrap guest image or no debugfs")
+def test_real_debootstrap_image_is_assessed_by_what_it_boots(tmp_path):
+    """The project's own Debian 12 guest image (tests/guests/build-image.sh), files copied out with debugfs."""
+    import subprocess
+    image, root = _guest_image(), tmp_path / "image"
+    root.mkdir()
+
+    def debugfs(request):
+        return subprocess.run(["debugfs", "-R", request, image], check=True, capture_output=True,
+                              text=True).stdout
+
+    release = open(os.path.join(os.path.dirname(image), "release")).read().strip()
+    for directory in ("boot", "etc/sysctl.d", "usr/lib/sysctl.d", "usr/lib/modules/" + release, "proc",
+                      "usr/share/doc/linux-image-" + release):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    for relative in ("boot/config-" + release, "usr/lib/os-release",
+                     "usr/share/doc/linux-image-%s/changelog.gz" % release):
+        debugfs("dump /%s %s" % (relative, root / relative))
+    (root / ("boot/vmlinuz-" + release)).write_bytes(b"")  # the 14 MB kernel itself is not read
+    for link in ("vmlinuz", "lib", "etc/os-release"):
+        target = debugfs("stat /" + link).split('Fast link dest: "', 1)[1].split('"', 1)[0]
+        os.symlink(target, str(root / link))
+    facts = gather(str(root))
+    kernel = facts["kernel"]
+    assert facts["live"] is False and kernel["release"] == release and kernel["installed"] == [release]
+    assert "/vmlinuz link" in kernel["selection"]
+    assert kernel["upstream_version"].count(".") == 2 and kernel["upstream_source"] == "/boot/config-" + release
+    assert facts["os"]["id"] == "debian" and facts["ipvs"]["built"] in ("module", "built in")
+    assert SECRET not in repr(facts)
