@@ -31,6 +31,15 @@ options:
       - Read the node below this directory instead of C(/), for example a mounted golden image, a chroot or
         a fixture tree (C(ROOT/proc/sys/kernel/osrelease), C(ROOT/proc/sys/net/ipv4/vs/*), C(ROOT/etc/os-release), ...).
       - When it is not C(/), no live endpoint is queried.
+      - Every path, including paths taken from the node's own files (C(--config), unit files, manifests, pod logs),
+        stays inside O(root). Paths are opened one component at a time relative to the directory already opened,
+        with C(O_NOFOLLOW), and symlinks are resolved by the module itself; an absolute link target is resolved
+        against O(root) (a mounted image's C(/etc/os-release -> /usr/lib/os-release)), and a path that climbs
+        above O(root) is listed in C(missing) as "outside the root" and never read. This is race-free, unlike
+        a C(realpath) and prefix check. At most 40 links are followed per path.
+      - Only regular files are read (opened non-blocking, at most 256 KiB each); FIFOs, sockets, devices and
+        directories are listed in C(missing).
+      - An image without a live C(/proc) (C(live=false)) is assessed by what it boots, see RV(ansible_facts.ipvs_reuse).
     type: path
     default: /
   proxy_mode:
@@ -49,6 +58,12 @@ options:
       - Only used when O(root) is C(/). Set to an empty string to skip the live query.
     type: str
     default: http://127.0.0.1:10249
+  gather_timeout:
+    description:
+      - Seconds the whole gathering may take. Past it the facts carry C(gather_error) ("gathering took longer
+        than N s") and the node is classified V(unknown).
+    type: float
+    default: 15
   policy:
     description:
       - Classification policy. Keys C(allow_pin) (bool, default V(true)), C(fallback_mitigation)
@@ -84,7 +99,9 @@ EXAMPLES = r"""
 - name: Gather and classify the node
   kubenode.ipvs_reuse.ipvs_facts:
 
-- name: Read a mounted golden image, with the mode and version known from the cluster
+# A real image layout: an empty /proc, the kernel in /boot/vmlinuz-<release> and /lib/modules/<release>,
+# its upstream version in /boot/config-<release> or the linux-image changelog, boot-time values in sysctl.d.
+- name: Read a mounted golden image (mounted read-only at /mnt/golden), mode and version known from the cluster
   kubenode.ipvs_reuse.ipvs_facts:
     root: /mnt/golden
     proxy_mode: ipvs
@@ -113,13 +130,28 @@ ansible_facts:
   contains:
     ipvs_reuse:
       description:
-        - Everything gathered (C(kernel), C(os), C(ipvs), C(sysctl), C(sysctl_errors), C(persisted), C(pin),
-          C(kube_proxy) with its C(signals), C(missing)) and the C(classification).
+        - Everything gathered (C(live), C(kernel), C(os), C(ipvs), C(sysctl), C(sysctl_errors), C(persisted),
+          C(pin), C(kube_proxy) with its C(signals), C(missing), and C(gather_error) when gathering did not
+          finish) and the C(classification).
+        - C(live) is V(false) for an image without a live C(/proc). Its kernel is then the one the image boots
+          (C(/boot/vmlinuz-<release>) and C(/lib/modules/<release>)). With several, it is the one the C(/vmlinuz)
+          link names, else the newest. C(kernel.installed) lists them and C(kernel.selection) says which was
+          chosen and why. C(kernel.upstream_version) comes from C(/boot/config-<release>)'s header or the
+          C(linux-image) changelog where the release hides it, and C(kernel.upstream_source) names the file.
+          C(ipvs.built) says whether C(CONFIG_IP_VS) is built. The C(net.ipv4.vs.*) values are the boot-time ones
+          in C(persisted).
+        - Modes are passed on as written (trimmed); the engine accepts only known modes. Commented lines do not
+          count, and for C(kube-proxy.service) the last effective C(ExecStart) wins (an empty one resets).
+          A running kube-proxy's C(--config) is read through C(/proc/<pid>/root).
+        - Values with NUL or control characters, and negative sysctl values, are listed in C(missing) as
+          malformed and never used.
       returned: always
       type: dict
       sample:
+        live: true
         kernel: {release: 5.4.0-150-generic, version: [5, 4, 0], build: null, upstream_version: null,
-                 source: /proc/sys/kernel/osrelease}
+                 upstream_source: null, source: /proc/sys/kernel/osrelease, installed: null,
+                 selection: the running kernel}
         os: {id: ubuntu, version_id: "20.04", pretty_name: Ubuntu 20.04.6 LTS, source: /etc/os-release}
         ipvs: {loaded: true, sysctl_dir: true, virtual_services: 12, kube_ipvs0: true}
         sysctl: {conn_reuse_mode: 0, conntrack: 1, expire_nodest_conn: 1, expire_quiescent_template: 1,
@@ -162,6 +194,7 @@ def main():
             proxy_mode=dict(type="str"),
             kube_proxy_version=dict(type="str"),
             metrics_url=dict(type="str", default="http://127.0.0.1:10249"),
+            gather_timeout=dict(type="float", default=15.0),
             policy=dict(type="dict", default={}),  # consumed by the action plugin
         ),
         supports_check_mode=True,
@@ -170,7 +203,8 @@ def main():
         module.fail_json(msg="root %s is not a directory: give the node's root file system" % module.params["root"])
     facts = gather(root=module.params["root"], proxy_mode=module.params["proxy_mode"],
                    kube_proxy_version=module.params["kube_proxy_version"],
-                   metrics_url=module.params["metrics_url"], http_get=http_get)
+                   metrics_url=module.params["metrics_url"], http_get=http_get,
+                   deadline=module.params["gather_timeout"])
     # policy and classification are the action plugin's (plugins/action/ipvs_facts.py), on the controller
     module.exit_json(changed=False, ansible_facts={"ipvs_reuse": facts})
 

@@ -104,3 +104,86 @@ def test_gatherer_never_raises_on_arbitrary_files(files, drop_vs, proxy_mode):
         assert_valid(classify(facts))
     finally:
         shutil.rmtree(root)
+
+
+# -- hostile trees (issue 14): links out of the root, chains, special files, huge files, pathological
+# repetitions and control bytes. Each gather must end in bounded time, read nothing outside the root
+# (a secret planted beside the root never appears), and give facts the engine classifies.
+HOSTILE_SECRET = "hostile-secret-outside-the-root"
+HOSTILE_EXAMPLES = max(20, EXAMPLES // 6)  # about 50 by default: well under a minute
+HOSTILE_SETTINGS = settings(max_examples=HOSTILE_EXAMPLES if "IPVS_REUSE_HYPOTHESIS_EXAMPLES" not in os.environ
+                            else EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+PATHOLOGICAL = st.builds(lambda unit, count, tail: unit * count + tail,
+                         st.sampled_from(["image:", "image: ", "mode:", " ", "ID=", "Ubuntu", "Version: ",
+                                          "proxy-mode=", "--config ", "ExecStart=", "net.ipv4.vs.", "#", "\\\n",
+                                          "kubernetes_build_info{", "\0", "\x1b", "-", "'", '"']),
+                         st.integers(1, 40000), st.sampled_from(["", "x", "!", "\n", " #", "=1"]))
+hostile_entries = st.one_of(
+    st.tuples(st.just("content"), st.one_of(file_contents, PATHOLOGICAL, st.binary(max_size=300))),
+    st.tuples(st.just("relative_link"), st.sampled_from(["../" * 12 + "outside/secret", "../../../outside/secret",
+                                                         "../../../../outside", "self", "../" * 3])),
+    st.tuples(st.just("absolute_link"), st.sampled_from(["/outside/secret", "/", "/proc", "/chain/0"])),
+    st.tuples(st.just("special"), st.sampled_from(["fifo", "directory", "huge"])),
+)
+HOSTILE_TARGETS = TARGETS + ["proc/sys/kernel", "proc/sys/net/ipv4/vs", "etc/kubernetes/kp.yaml", "etc",
+                             "var/log/pods/kube-system_kube-proxy-a_1/kube-proxy/1.log", "boot/config-6.1.0-9-amd64",
+                             "boot/vmlinuz-6.1.0-9-amd64", "vmlinuz", "proc/77/root"]
+
+
+def plant(root, relative, entry):
+    kind, value = entry
+    path = os.path.join(root, relative)
+    ancestor = os.path.dirname(path)
+    while not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if os.path.realpath(ancestor) != os.path.normpath(ancestor) or not os.path.isdir(ancestor):
+        return  # an earlier entry replaced a parent: never write through it (it may point at the host)
+    if os.path.lexists(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if kind == "content":
+        fleetgen.write_file(root, relative, value)
+    elif kind == "relative_link":
+        os.symlink(relative.rpartition("/")[2] if value == "self" else value, path)
+    elif kind == "absolute_link":
+        os.symlink(value, path)
+    elif value == "fifo":
+        os.mkfifo(path)
+    elif value == "directory":
+        os.mkdir(path)
+    else:
+        with open(path, "wb") as handle:
+            handle.truncate(64 * 1024 * 1024)  # sparse: huge but cheap
+
+
+@HOSTILE_SETTINGS
+@given(entries=st.dictionaries(st.sampled_from(HOSTILE_TARGETS), hostile_entries, max_size=8),
+       proxy_mode=st.sampled_from([None, "ipvs"]))
+def test_gatherer_holds_on_hostile_trees(entries, proxy_mode):
+    import time
+    world = tempfile.mkdtemp(prefix="ipvs-reuse-hostile-")
+    try:
+        fleetgen.write_file(world, "outside/secret", HOSTILE_SECRET + "\nmode: iptables\n")
+        root = fleetgen.write_node(os.path.join(world, "node"), {"kernel": "6.1.0-9-amd64", "vs": fleetgen.KUBEPROXY_VS,
+                                                                 "os": {"ID": "debian"}})
+        fleetgen.write_file(root, "etc/kubernetes/kp.yaml", "mode: ipvs\n")
+        fleetgen.write_file(root, "proc/77/cmdline", "kube-proxy\0--config=/etc/kubernetes/kp.yaml\0")
+        for index in range(45):
+            os.makedirs(os.path.join(root, "chain"), exist_ok=True)
+            os.symlink("/chain/%d" % (index + 1), os.path.join(root, "chain", str(index)))
+        for relative, entry in sorted(entries.items()):
+            plant(root, relative, entry)
+        started = time.monotonic()
+        facts = gather(root, proxy_mode=proxy_mode)
+        assert time.monotonic() - started < 10
+        assert HOSTILE_SECRET not in repr(facts)
+        assert "\x00" not in repr([facts.get("kernel"), facts.get("os"), facts["kube_proxy"].get("mode")])
+        result = classify(facts)
+        assert_valid(result)
+        if result["verdict"] == "not_applicable":  # only a readable, real non-IPVS mode may say so
+            assert facts["kube_proxy"]["mode"] in ("iptables", "nftables", "userspace", "kernelspace")
+    finally:
+        shutil.rmtree(world)
