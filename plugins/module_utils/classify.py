@@ -282,6 +282,12 @@ def _classify(facts, policy):
     warnings = []
     if not isinstance(facts, dict):
         return _unknown(reasons, "no_facts", "no ipvs_reuse facts were given", "input")
+    gather_error = facts.get("gather_error")
+    if gather_error:
+        # an incomplete gather (its deadline passed) must not pass for a complete one
+        return _unknown(reasons, "gather_incomplete", "the facts are incomplete: %s"
+                        % (gather_error if isinstance(gather_error, str) else repr(gather_error))[:300],
+                        "ipvs_facts gather_timeout")
 
     proxy = _section(facts, "kube_proxy")
     raw_mode = proxy.get("mode")

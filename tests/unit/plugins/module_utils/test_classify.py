@@ -312,3 +312,13 @@ def test_mode_is_trimmed():
     facts = node(kernel="6.1.0-18-amd64", crm=1)
     facts["kube_proxy"]["mode"] = "  ipvs\n"
     assert classify(facts)["verdict"] == "safe"
+
+
+def test_incomplete_gather_is_unknown_even_with_complete_facts():
+    facts = node(kernel="6.1.0-18-amd64", crm=1)
+    assert classify(facts)["verdict"] == "safe"
+    facts["gather_error"] = "gathering took longer than 15 s"
+    result = classify(facts)
+    assert result["verdict"] == "unknown"
+    assert [r["text"] for r in result["reasons"] if r["rule"] == "gather_incomplete"] == [
+        "the facts are incomplete: gathering took longer than 15 s"]
