@@ -42,7 +42,7 @@ def node_record(name, facts, failure=None):
                 "conn_reuse_mode": None, "conntrack": None, "expire_nodest_conn": None,
                 "persisted_conn_reuse_mode": None, "pin_value": None, "pin_needs_keeper": None,
                 "reasons": [{"rule": "no_facts", "text": reason, "source": "ansible run"}],
-                "warnings": [], "missing": [], "facts": None}
+                "starts": None, "warnings": [], "missing": [], "facts": None}
     os_name = " ".join(str(part) for part in (dig(facts, "os", "id"), dig(facts, "os", "version_id")) if part)
     persisted = dig(facts, "persisted", "conn_reuse_mode", "value")
     return {
@@ -60,6 +60,8 @@ def node_record(name, facts, failure=None):
         "persisted_conn_reuse_mode": persisted,
         "pin_value": classification.get("pin_value"),
         "pin_needs_keeper": classification.get("pin_needs_keeper"),
+        # absent from engines before `starts` existed: the report then says nothing about when, rather than guess
+        "starts": classification.get("starts"),
         "reasons": classification.get("reasons", []),
         "warnings": classification.get("warnings", []),
         "missing": facts.get("missing", []),
@@ -103,9 +105,22 @@ def _cell(value):
 DECIDING_RULES = ("live_state", "after_", "row", "decide", "no_facts", "mode_unknown", "kernel_unknown", "internal")
 
 
+# Present versus latent: "at risk after a restart" must not read as "failing now".
+STARTS_TEXT = {"now": "failing now", "after_kube_proxy_restart": "after kube-proxy's next start",
+               "after_reboot": "after the next reboot"}
+
+
+def starts_text(record):
+    """When the record's problem appears, in words; "-" when the engine did not say (safe, or an older engine)."""
+    return STARTS_TEXT.get(record.get("starts"), "-")
+
+
 def deciding_reasons(record):
-    """The texts of the reasons that decided a record's verdict and mitigation (for summaries)."""
-    return [reason.get("text", "") for reason in record.get("reasons") or []
+    """The texts of the reasons that decided a record's verdict and mitigation (for summaries), each with how sure
+    it is when the engine says so."""
+    return ["%s (%s)" % (reason.get("text", ""), reason["confidence"]) if reason.get("confidence")
+            else reason.get("text", "")
+            for reason in record.get("reasons") or []
             if isinstance(reason, dict) and str(reason.get("rule", "")).startswith(DECIDING_RULES)]
 
 
@@ -123,12 +138,12 @@ def fleet_markdown(report):
     if not needing:
         lines.append("None: every node is safe or not applicable.")
     else:
-        lines += ["| node | verdict | mitigation | kernel | OS | kube-proxy | conn_reuse_mode (live/persisted) "
-                  "| why |", "|---|---|---|---|---|---|---|---|"]
+        lines += ["| node | verdict | starts | mitigation | kernel | OS | kube-proxy "
+                  "| conn_reuse_mode (live/persisted) | why |", "|---|---|---|---|---|---|---|---|---|"]
         for record in needing:
             deciding = deciding_reasons(record)
-            lines.append("| %s | %s | %s | %s | %s | %s | %s/%s | %s |" % (
-                _cell(record["node"]), record["verdict"], record["mitigation"], _cell(record["kernel"]),
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s/%s | %s |" % (
+                _cell(record["node"]), record["verdict"], starts_text(record), record["mitigation"], _cell(record["kernel"]),
                 _cell(record["os"]), _cell(record["kube_proxy_version"]), _cell(record["conn_reuse_mode"]),
                 _cell(record["persisted_conn_reuse_mode"]), _cell("; ".join(deciding))))
     lines += ["", "## What to do next", ""]
