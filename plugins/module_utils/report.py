@@ -87,13 +87,26 @@ def fleet_report(nodes, generated_at=None, failures=None):
     }
 
 
-def report_stats(report):
-    """A small digest for set_stats (AWX artifacts): counts and the nodes needing action."""
-    return {
+# Nodes listed by name in the set_stats digest. AWX keeps the digest in the job's artifacts and its UI slows down on
+# large ones; the counts stay complete and the full list is in fleet.json.
+DIGEST_MAX_NODES = 200
+
+
+def report_stats(report, max_nodes=DIGEST_MAX_NODES):
+    """A digest for set_stats (AWX artifacts): the complete counts and up to max_nodes nodes needing action, worst
+    first, with a note when the list was cut."""
+    needing = [record for record in report["nodes"] if record["verdict"] in NEEDS_ACTION]
+    needing.sort(key=lambda record: (NEEDS_ACTION.index(record["verdict"]), str(record["node"])))
+    limit = max(0, int(max_nodes))
+    digest = {
         "summary": report["summary"],
-        "needing_action": [dict((key, record[key]) for key in ("node", "verdict", "mitigation", "kernel"))
-                           for record in report["nodes"] if record["verdict"] in NEEDS_ACTION],
+        "needing_action": [dict((key, record.get(key)) for key in ("node", "verdict", "mitigation", "kernel", "starts"))
+                           for record in needing[:limit]],
     }
+    if len(needing) > limit:
+        digest["needing_action_cut"] = ("%d of %d nodes needing action are listed (worst first); the counts are "
+                                        "complete, and fleet.json lists every node" % (limit, len(needing)))
+    return digest
 
 
 def _cell(value):

@@ -161,3 +161,21 @@ def test_present_versus_latent_warnings_and_confidence_in_html_and_markdown():
     assert "| n-reboot | problem2 | after the next reboot |" in markdown
     assert "| n-old-engine | problem2 | - |" in markdown
     assert "the fix is missing (verified)" in markdown
+
+
+def test_digest_is_capped_with_complete_counts_and_a_note():
+    import json
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import report_stats
+    big = synthetic_fleet.synthetic_report(5000, seed=3)
+    needing = big["summary"]["needing_action"]
+    assert needing > 200
+    digest = report_stats(big)
+    assert digest["summary"] == big["summary"]
+    assert len(digest["needing_action"]) == 200
+    assert "200 of %d" % needing in digest["needing_action_cut"]
+    ranks = [("problem1", "problem2", "unknown").index(entry["verdict"]) for entry in digest["needing_action"]]
+    assert ranks == sorted(ranks)
+    assert len(json.dumps(digest)) < 40000
+    small = report_stats(synthetic_fleet.synthetic_report(20, seed=3))
+    assert "needing_action_cut" not in small
+    assert len(small["needing_action"]) == small["summary"]["needing_action"]
