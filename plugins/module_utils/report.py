@@ -72,7 +72,10 @@ def node_record(name, facts, failure=None):
 def fleet_report(nodes, generated_at=None, failures=None):
     """nodes: {name: ipvs_reuse facts or None}. Returns the report dict (JSON-ready)."""
     failures = failures or {}
-    records = [node_record(name, nodes[name], failures.get(name)) for name in sorted(nodes)]
+    return _report_of([node_record(name, nodes[name], failures.get(name)) for name in sorted(nodes)], generated_at)
+
+
+def _report_of(records, generated_at):
     counts = dict((verdict, 0) for verdict in K.VERDICTS)
     mitigations = dict((mitigation, 0) for mitigation in K.MITIGATIONS)
     for record in records:
@@ -85,6 +88,38 @@ def fleet_report(nodes, generated_at=None, failures=None):
                     "needing_action": sum(1 for record in records if record["verdict"] in NEEDS_ACTION)},
         "nodes": records,
     }
+
+
+def _partial_name(partial, index):
+    return str(partial.get("partial") or partial.get("slice") or "partial %d" % (index + 1))
+
+
+def merge_reports(partials):
+    """One fleet report from the reports of parts of the fleet (sliced jobs): the same report an unsliced run over
+    the union gives, with the latest generated_at. Raises ValueError for anything that cannot be merged safely:
+    a partial that is not a report, partials of different schema versions, or one node with different data."""
+    if not isinstance(partials, (list, tuple)) or not partials:
+        raise ValueError("merge needs a non-empty list of fleet reports")
+    records, origin, stamps = {}, {}, []
+    for index, partial in enumerate(partials):
+        name = _partial_name(partial, index) if isinstance(partial, dict) else "partial %d" % (index + 1)
+        if not isinstance(partial, dict) or not isinstance(partial.get("nodes"), list):
+            raise ValueError("%s is not a fleet report (a dict with 'schema' and 'nodes')" % name)
+        if partial.get("schema") != REPORT_SCHEMA:
+            raise ValueError("%s has report schema %r, this collection writes and merges schema %d: assess every "
+                             "slice with the same collection version" % (name, partial.get("schema"), REPORT_SCHEMA))
+        if partial.get("generated_at"):
+            stamps.append(str(partial["generated_at"]))
+        for record in partial["nodes"]:
+            if not isinstance(record, dict) or "node" not in record or "verdict" not in record:
+                raise ValueError("%s has a node record without 'node' and 'verdict'" % name)
+            node = record["node"]
+            if node in records and records[node] != record:
+                raise ValueError("node %s is in %s and %s with different data: the slices overlap and were "
+                                 "assessed at different times; merge partials of one run" % (node, origin[node], name))
+            records.setdefault(node, record)
+            origin.setdefault(node, name)
+    return _report_of([records[node] for node in sorted(records)], max(stamps) if stamps else None)
 
 
 # Nodes listed by name in the set_stats digest. AWX keeps the digest in the job's artifacts and its UI slows down on
