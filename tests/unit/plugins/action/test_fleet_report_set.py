@@ -47,25 +47,37 @@ def test_replaces_a_1_0_0_directory_of_plain_files(tmp_path):
 
 
 def test_a_reader_never_sees_two_runs_while_runs_alternate(tmp_path):
-    dest = str(tmp_path)
+    """Each read overlaps one publish at some point of it (the writer publishes when the reader asks, and the reader
+    starts reading at once): the guarantee holds for a reader that finishes within one run, whatever the timing."""
+    dest = str(tmp_path / "report")
     action.publish_set(dest, run_set("A"))
+    go, done = tmp_path / "go", tmp_path / "done"
     writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
-        import sys, time
+        import os, sys, time
         from ansible_collections.kubenode.ipvs_reuse.plugins.action import fleet_report_files as action
-        for i in range(60):
-            time.sleep(0.02)  # real runs are minutes apart; a reader has a whole run to finish reading its set
-            tag = "AB"[i % 2]
-            action.publish_set(sys.argv[1], dict((n, ("%s of run %s\\n" % (n, tag)).encode())
-                                                 for n in ("fleet.json", "fleet.html", "summary.md")))
-        """), dest], env=CHILD_ENV)
+        dest, go, done = sys.argv[1:4]
+        for i in range(40):
+            while not os.path.exists(go):
+                time.sleep(0.001)
+            os.unlink(go)
+            tag = "BA"[i % 2]
+            action.publish_set(dest, dict((n, ("%s of run %s\\n" % (n, tag)).encode())
+                                          for n in ("fleet.json", "fleet.html", "summary.md")))
+            open(done, "w").close()
+        """), dest, str(go), str(done)], env=CHILD_ENV)
     seen = set()
-    while writer.poll() is None:
+    for _read in range(40):
+        go.touch()
         got = read_set(dest)
         tags = set(text.split(b" of run ")[1] for text in got.values())
         assert len(tags) == 1, got
         seen |= tags
-    assert writer.returncode == 0
-    assert seen  # the reader read at least one set while the writer ran
+        deadline = time.time() + 60
+        while not done.exists() and time.time() < deadline:
+            time.sleep(0.001)
+        done.unlink()
+    assert writer.wait(60) == 0
+    assert seen == {b"A\n", b"B\n"}
 
 
 def test_a_run_killed_mid_publish_leaves_the_previous_set(tmp_path):
