@@ -9,7 +9,9 @@ __metaclass__ = type
 
 import json
 import os
+import shutil
 import tempfile
+import uuid
 
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
@@ -21,6 +23,14 @@ ARGUMENT_SPEC = {
     "report": {"type": "dict", "required": True},
     "dest": {"type": "path", "required": True},
 }
+
+# The three files of one run live together in RUNS_DIR/<run>; CURRENT is a symlink to the published run, switched
+# with one rename, so the set changes as a unit. The top-level names are symlinks through CURRENT.
+RUNS_DIR = "runs"
+CURRENT = "current"
+# Published sets kept: the current one and the one before it, so a reader that resolved CURRENT just before a
+# switch can still finish reading its set.
+KEEP_SETS = 2
 
 
 def render(report):
@@ -40,18 +50,59 @@ def current_content(path):
         return None
 
 
-def write_atomically(path, data):
+def replace_with_symlink(path, target):
+    """Point path at target with one rename (atomic for readers), whatever path was before (file or link)."""
+    if os.path.islink(path) and os.readlink(path) == target:
+        return
     directory = os.path.dirname(path)
-    handle, partial = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
+    partial = os.path.join(directory, ".%s.%s" % (os.path.basename(path), uuid.uuid4().hex))
+    os.symlink(target, partial)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(partial, 0o644)
         os.rename(partial, path)
     except BaseException:
-        if os.path.exists(partial):
-            os.unlink(partial)
+        os.unlink(partial)
         raise
+
+
+def publish_set(dest, files):
+    """Write files ({name: bytes}) into a new run directory, then switch CURRENT to it in one rename.
+
+    Until the switch nothing a reader can reach changes; a run killed before it leaves a hidden, unfinished run
+    directory (removed by the next publish) and the previous set intact."""
+    runs = os.path.join(dest, RUNS_DIR)
+    if not os.path.isdir(runs):
+        os.makedirs(runs, 0o755)
+    run_dir = tempfile.mkdtemp(dir=runs, prefix=".unfinished.")
+    try:
+        for name, data in files.items():
+            with open(os.path.join(run_dir, name), "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(os.path.join(run_dir, name), 0o644)
+        os.chmod(run_dir, 0o755)
+        final = os.path.join(runs, "set-" + os.path.basename(run_dir)[len(".unfinished."):])
+        os.rename(run_dir, final)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    replace_with_symlink(os.path.join(dest, CURRENT), os.path.join(RUNS_DIR, os.path.basename(final)))
+    for name in files:
+        replace_with_symlink(os.path.join(dest, name), os.path.join(CURRENT, name))
+    prune(runs, os.path.basename(final))
+
+
+def prune(runs, newest):
+    """Remove sets older than the last KEEP_SETS and leftovers of killed runs."""
+    sets = []
+    for entry in os.listdir(runs):
+        path = os.path.join(runs, entry)
+        if entry.startswith(".unfinished."):
+            shutil.rmtree(path, ignore_errors=True)
+        elif entry.startswith("set-") and entry != newest and not os.path.islink(path):
+            sets.append((os.lstat(path).st_mtime, entry))
+    for _mtime, entry in sorted(sets)[:max(0, len(sets) - (KEEP_SETS - 1))]:
+        shutil.rmtree(os.path.join(runs, entry), ignore_errors=True)
 
 
 class ActionModule(ActionBase):
@@ -69,13 +120,11 @@ class ActionModule(ActionBase):
             return result
         paths = [os.path.join(dest, name) for name in sorted(wanted)]
         changed = [path for path in paths if current_content(path) != wanted[os.path.basename(path)]]
-        result.update(dest=dest, files=paths, changed_files=changed, changed=bool(changed))
-        if changed and not self._task.check_mode:
+        layout_ok = all(os.path.islink(path) for path in paths)
+        result.update(dest=dest, files=paths, changed_files=changed, changed=bool(changed) or not layout_ok)
+        if result["changed"] and not self._task.check_mode:
             try:
-                if not os.path.isdir(dest):
-                    os.makedirs(dest, 0o755)
-                for path in changed:
-                    write_atomically(path, wanted[os.path.basename(path)])
+                publish_set(dest, wanted)
             except (IOError, OSError) as exc:
                 result.update(failed=True, msg="cannot write the fleet report in %s: %s" % (dest, to_text(exc)))
         return result

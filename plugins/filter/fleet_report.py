@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, kubenode.ipvs_reuse contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fleet report filters (fleet_report, fleet_markdown, report_stats); documented in the .yml files of those names."""
+"""Fleet report filters (fleet_report, fleet_markdown, report_stats, merge_reports); documented in the .yml files of those names."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -28,10 +28,18 @@ def fleet_report_filter(hostvars, hosts, generated_at=None, result_var=None):
     return report.fleet_report(nodes, generated_at=generated_at, failures=failures)
 
 
+def merge_reports_filter(partials):
+    try:
+        return report.merge_reports(partials)
+    except ValueError as exc:
+        raise AnsibleFilterError("kubenode.ipvs_reuse.merge_reports: %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "fleet_report": fleet_report_filter,
             "fleet_markdown": report.fleet_markdown,
             "report_stats": report.report_stats,
+            "merge_reports": merge_reports_filter,
         }

@@ -18,10 +18,10 @@ from html import escape as _html_escape
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import NEEDS_ACTION, deciding_reasons
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import NEEDS_ACTION, deciding_reasons, starts_text
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
-    from .report import NEEDS_ACTION, deciding_reasons  # type: ignore
+    from .report import NEEDS_ACTION, deciding_reasons, starts_text  # type: ignore
 
 COLORS = {"not_applicable": "#8a8f98", "safe": "#2e7d32", "problem1": "#c62828", "problem2": "#e65100",
           "unknown": "#6a1b9a"}
@@ -32,7 +32,8 @@ MAX_CHART_GROUPS = 25
 COLUMNS = (("Node", "node", "text"), ("Verdict", "verdict", "rank"), ("Mitigation", "mitigation", "text"),
            ("Kernel", "kernel", "text"), ("OS", "os", "text"), ("kube-proxy", "kube_proxy_version", "text"),
            ("conn_reuse_mode", "conn_reuse_mode", "number"),
-           ("persisted", "persisted_conn_reuse_mode", "number"), ("Why", None, "text"))
+           ("persisted", "persisted_conn_reuse_mode", "number"), ("Starts", "starts", "text"),
+           ("Why", None, "text"))
 
 _CSS = """
 :root{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d1f23}
@@ -244,9 +245,18 @@ def fleet_html(report, title="IPVS connection-reuse assessment"):
             for _header, key, data_type in COLUMNS:
                 if key is None:
                     cells.append('<td class="why">%s</td>' % _esc("; ".join(deciding_reasons(record))))
+                elif key == "starts":
+                    cells.append(_cell(key, starts_text(record), data_type))
                 else:
                     cells.append(_cell(key, record.get(key), data_type))
             out.append('<tr data-node="%s">%s</tr>\n' % (_esc(record.get("node")), "".join(cells)))
         out.append("</tbody>\n</table>\n")
+    warned = [record for record in records if record.get("warnings")]
+    if warned:
+        out.append('<h2>Warnings</h2>\n<ul id="warnings">\n')
+        for record in warned:
+            for warning in record["warnings"]:
+                out.append("<li><b>%s</b>: %s</li>\n" % (_esc(record.get("node")), _esc(warning)))
+        out.append("</ul>\n")
     out.append("<script>%s</script>\n</body>\n</html>\n" % _JS)
     return "".join(out)

@@ -16,8 +16,14 @@ description:
   - Renders a report built by P(kubenode.ipvs_reuse.fleet_report#filter) as C(fleet.json), C(summary.md)
     (P(kubenode.ipvs_reuse.fleet_markdown#filter)) and C(fleet.html) (P(kubenode.ipvs_reuse.fleet_html#filter)) and
     writes them into O(dest) on the controller, creating the directory when it is missing.
-  - A file is rewritten only when its content changed, atomically (a temporary file in the same directory, then a
-    rename), so an unchanged fleet reports no change.
+  - The three files of one run are published as one set. They are written into a new directory
+    C(runs/set-<random>) under O(dest), then the symlink C(current) is switched to it with one rename, and
+    C(fleet.json), C(summary.md) and C(fleet.html) in O(dest) are symlinks through C(current).
+    A reader that resolves C(current) once and reads the three files from there never mixes two runs.
+    A run killed before the switch leaves the previous set intact (its unfinished directory is removed by the next run).
+  - The set before the current one is kept, so a reader that resolved C(current) just before a switch can finish;
+    older sets are removed.
+  - Nothing is written when all three files already have the wanted content, so an unchanged fleet reports no change.
   - This is an action plugin that runs on the controller only. It replaces a directory task and three
     M(ansible.builtin.copy) tasks, each of which starts a module process on the controller.
 author:
@@ -40,7 +46,8 @@ attributes:
     support: none
 notes:
   - Runs on the controller only (an action plugin; no module process is started).
-  - Files are written with mode C(0644), a new directory with C(0755).
+  - Files are written with mode C(0644), directories with C(0755).
+  - A directory written by version 1.0.0 (three plain files) is converted to this layout on the first run.
 """
 
 EXAMPLES = r"""

@@ -127,3 +127,55 @@ def test_chart_groups_are_capped_and_keep_every_node():
 def test_bad_input_is_refused(bad):
     with pytest.raises(ValueError):
         fleet_html(bad)
+
+
+def _latent_report():
+    """Three problem nodes that differ only in when their problem appears, one from an engine without `starts`,
+    one with a warning and a reason that carries its confidence."""
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import fleet_report
+    nodes = {}
+    for name, starts in (("n-now", "now"), ("n-restart", "after_kube_proxy_restart"), ("n-reboot", "after_reboot"),
+                         ("n-old-engine", "absent")):
+        classification = {"verdict": "problem2", "mitigation": "pin_sysctl",
+                          "reasons": [{"rule": "live_state", "text": "the fix is missing",
+                                       "source": "kernel table", "confidence": "verified"}],
+                          "warnings": ["IPVS leftovers on " + name] if name == "n-now" else []}
+        if starts != "absent":
+            classification["starts"] = starts
+        nodes[name] = {"kernel": {"release": "5.4.0"}, "classification": classification}
+    return fleet_report(nodes)
+
+
+def test_present_versus_latent_warnings_and_confidence_in_html_and_markdown():
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import fleet_markdown
+    report = _latent_report()
+    page = parse(fleet_html(report))
+    starts = dict((row[0], row[-2]) for row in page.rows)
+    assert starts == {"n-now": "failing now", "n-restart": "after kube-proxy's next start",
+                      "n-reboot": "after the next reboot", "n-old-engine": "-"}
+    assert all(row[-1] == "the fix is missing (verified)" for row in page.rows)
+    text = fleet_html(report)
+    assert "IPVS leftovers on n-now" in text
+    markdown = fleet_markdown(report)
+    assert "| n-now | problem2 | failing now |" in markdown
+    assert "| n-reboot | problem2 | after the next reboot |" in markdown
+    assert "| n-old-engine | problem2 | - |" in markdown
+    assert "the fix is missing (verified)" in markdown
+
+
+def test_digest_is_capped_with_complete_counts_and_a_note():
+    import json
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import report_stats
+    big = synthetic_fleet.synthetic_report(5000, seed=3)
+    needing = big["summary"]["needing_action"]
+    assert needing > 200
+    digest = report_stats(big)
+    assert digest["summary"] == big["summary"]
+    assert len(digest["needing_action"]) == 200
+    assert "200 of %d" % needing in digest["needing_action_cut"]
+    ranks = [("problem1", "problem2", "unknown").index(entry["verdict"]) for entry in digest["needing_action"]]
+    assert ranks == sorted(ranks)
+    assert len(json.dumps(digest)) < 40000
+    small = report_stats(synthetic_fleet.synthetic_report(20, seed=3))
+    assert "needing_action_cut" not in small
+    assert len(small["needing_action"]) == small["summary"]["needing_action"]
