@@ -6,7 +6,10 @@ so the mode and version can only come from the cluster.
 """
 import json
 
-from test_roles_api_double import cluster, run  # noqa: F401  (the double's fixture and the runner)
+import test_roles_api_double as api_double
+
+cluster = api_double.cluster  # the double's fixture (pytest finds it under this name)
+run = api_double.run
 
 
 def write_play(api, **extra):
