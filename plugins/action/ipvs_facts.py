@@ -18,6 +18,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import PolicyError, classify, validate_policy
+from ansible_collections.kubenode.ipvs_reuse.plugins.plugin_utils.cluster_facts import merge_cluster_facts
 
 MODULE = "kubenode.ipvs_reuse.ipvs_facts"
 
@@ -46,11 +47,19 @@ class ActionModule(ActionBase):
         except PolicyError as exc:
             result.update(failed=True, msg="invalid policy: %s" % exc)
             return result
+        # Read once per run from the Kubernetes API (role assess); merged here, never sent to the node.
+        cluster = module_args.pop("cluster", None)
+        node_name = module_args.pop("cluster_node_name", None)
+        if cluster is not None and not isinstance(cluster, dict):
+            result.update(failed=True, msg="cluster must be a dict (the output of the kube_proxy_cluster_facts filter)")
+            return result
 
         result = merge_hash(result, self._execute_module(module_name=MODULE, module_args=module_args,
                                                          task_vars=task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
         facts = (result.get("ansible_facts") or {}).get("ipvs_reuse")
         if not result.get("failed") and isinstance(facts, dict):
+            warnings = merge_cluster_facts(facts, cluster, node_name) if cluster else []
             facts["classification"] = classify(facts, policy)
+            facts["classification"].setdefault("warnings", []).extend(warnings)
         return result

@@ -74,6 +74,18 @@ options:
       - Applied on the controller by the module's action plugin; it is not sent to the node.
     type: dict
     default: {}
+  cluster:
+    description:
+      - kube-proxy facts read once per run from the cluster, as returned by the
+        P(kubenode.ipvs_reuse.kube_proxy_cluster_facts#filter) filter (the P(kubenode.ipvs_reuse.assess#role) role
+        sets it when given a kubeconfig).
+      - Merged on the controller, never sent to the node. Precedence for the mode and the version is
+        O(proxy_mode)/O(kube_proxy_version), then the live C(/proxyMode) endpoint, then the cluster, then the
+        node's files. The ConfigMap's mode becomes C(kube_proxy.configured_mode), the mode at kube-proxy's next start.
+    type: dict
+  cluster_node_name:
+    description: The Kubernetes Node name of this host, for the kernel cross-check against the Node's C(nodeInfo).
+    type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -196,6 +208,8 @@ def main():
             metrics_url=dict(type="str", default="http://127.0.0.1:10249"),
             gather_timeout=dict(type="float", default=15.0),
             policy=dict(type="dict", default={}),  # consumed by the action plugin
+            cluster=dict(type="dict"),  # consumed by the action plugin
+            cluster_node_name=dict(type="str"),  # consumed by the action plugin
         ),
         supports_check_mode=True,
     )
