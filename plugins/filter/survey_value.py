@@ -134,10 +134,12 @@ def survey_input_errors(hosts, hostvars, current, kinds):
                 read_survey_value(value, name, kinds[name])
             except SurveyValueError as exc:
                 problems.setdefault(str(exc), []).append(str(host))
-    shown = 5
-    return ["%s (node%s: %s%s)" % (message, "s" if len(nodes) > 1 else "", ", ".join(nodes[:shown]),
-                                  " and %d more" % (len(nodes) - shown) if len(nodes) > shown else "")
-            for message, nodes in sorted(problems.items())]
+    return ["%s (%s)" % (message, _node_list(nodes)) for message, nodes in sorted(problems.items())]
+
+
+def _node_list(nodes, shown=5):
+    more = " and %d more" % (len(nodes) - shown) if len(nodes) > shown else ""
+    return "node%s: %s%s" % ("s" if len(nodes) > 1 else "", ", ".join(nodes[:shown]), more)
 
 
 class FilterModule(object):
