@@ -60,7 +60,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("extra,message", REFUSED, ids=[message.split(" ")[0] + "-" + str(index)
-                                                        for index, (_, message) in enumerate(REFUSED)])
+                                                        for index, (unused, message) in enumerate(REFUSED)])
 def test_bad_input_is_refused_before_any_node_is_contacted(tmp_path, extra, message):
     result = run_playbook(tmp_path, *extra, check=False)
     assert result.returncode != 0
