@@ -59,8 +59,8 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("extra,message", REFUSED, ids=[message.split(" ")[0] + "-" + str(index)
-                                                        for index, (unused, message) in enumerate(REFUSED)])
+@pytest.mark.parametrize("extra,message", REFUSED, ids=["%s-%d" % (case[1].split(" ")[0], index)
+                                                        for index, case in enumerate(REFUSED)])
 def test_bad_input_is_refused_before_any_node_is_contacted(tmp_path, extra, message):
     result = run_playbook(tmp_path, *extra, check=False)
     assert result.returncode != 0
