@@ -333,3 +333,28 @@ def test_kube_proxy_mode_controller_store(cluster):
     assert all("kubenode-ipvs-reuse-records" not in w["path"] and w["method"] != "POST" for w in writes(cluster))
     run(cluster, write_play(cluster, "kube_proxy_mode", entry="rollback"), *store)
     assert get(cluster, KUBE_PROXY_CM)["data"] == original
+
+
+def test_os_upgrade_flag_kured_sentinel(cluster):
+    """The sentinel (in a temporary root) is written on the flagged node only, and unflagging removes only the role's."""
+    sentinels = cluster["tmp"] / "run"
+    for name in NODES:
+        (sentinels / name).mkdir(parents=True)
+    options = {"os_upgrade_flag_kured_sentinel": True,
+               "os_upgrade_flag_kured_sentinel_path": str(sentinels) + "/{{ inventory_hostname }}/reboot-required"}
+    run(cluster, write_play(cluster, "os_upgrade_flag", extra_vars=options))
+    written = (sentinels / "node-old" / "reboot-required").read_text()
+    assert written.startswith("kubenode.ipvs_reuse.os_upgrade_flag:")
+    assert not (sentinels / "node-new" / "reboot-required").exists()  # safe node: no sentinel
+    assert get(cluster, "/api/v1/nodes/node-old")["metadata"]["labels"]["kubenode.io/ipvs-reuse-os-upgrade"] == "true"
+
+    run(cluster, write_play(cluster, "os_upgrade_flag", entry="rollback"), "-e", json.dumps(options))
+    assert not (sentinels / "node-old" / "reboot-required").exists()
+    assert "kubenode.io/ipvs-reuse-os-upgrade" not in get(cluster, "/api/v1/nodes/node-old")["metadata"]["labels"]
+
+    # a sentinel someone else wrote (a package upgrade) is neither overwritten nor removed
+    (sentinels / "node-old" / "reboot-required").write_text("*** System restart required ***\n")
+    run(cluster, write_play(cluster, "os_upgrade_flag", extra_vars=options))
+    assert (sentinels / "node-old" / "reboot-required").read_text() == "*** System restart required ***\n"
+    run(cluster, write_play(cluster, "os_upgrade_flag", entry="rollback"), "-e", json.dumps(options))
+    assert (sentinels / "node-old" / "reboot-required").read_text() == "*** System restart required ***\n"
