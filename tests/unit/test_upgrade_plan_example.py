@@ -31,8 +31,8 @@ def selects(selector, labels):
 
 def test_plan_selects_the_flagged_nodes_only():
     defaults = load("roles/os_upgrade_flag/defaults/main.yml")[0]
-    docs = load("docs/examples/system-upgrade-plan.yaml")
-    plan = [d for d in docs if d["kind"] == "Plan"][0]
+    plan = load("docs/examples/system-upgrade-plan.yaml")[0]
+    assert plan["kind"] == "Plan"
     assert plan["apiVersion"] == "upgrade.cattle.io/v1"
     flagged = {"kubernetes.io/hostname": "n1", defaults["os_upgrade_flag_label_key"]: defaults["os_upgrade_flag_label_value"]}
     assert selects(plan["spec"]["nodeSelector"], flagged)
@@ -43,9 +43,9 @@ def test_plan_selects_the_flagged_nodes_only():
 
 
 def test_plan_runs_the_script_of_its_secret():
-    docs = load("docs/examples/system-upgrade-plan.yaml")
-    plan = [d for d in docs if d["kind"] == "Plan"][0]
-    secret = [d for d in docs if d["kind"] == "Secret"][0]
+    plan = load("docs/examples/system-upgrade-plan.yaml")[0]
+    secret = load("docs/examples/system-upgrade-plan-secret.yaml")[0]
+    assert (plan["kind"], secret["kind"]) == ("Plan", "Secret")
     mount = [s for s in plan["spec"]["secrets"] if s["name"] == secret["metadata"]["name"]][0]
     assert secret["metadata"]["namespace"] == plan["metadata"]["namespace"]
     script = plan["spec"]["upgrade"]["args"][-1]
