@@ -180,17 +180,27 @@ def test_kube_proxy_mode(cluster):
 
     confirm = ("-e", "kube_proxy_mode_confirm_switch=true")
     out = run(cluster, play, "--check", "--diff", *confirm)
-    assert [(w["method"], w["query"].get("dryRun")) for w in writes(cluster)] == [("PATCH", "All"), ("DELETE", "All")]
+    assert [(w["method"], w["path"], w["query"].get("dryRun")) for w in writes(cluster)][:2] == [
+        ("POST", "/api/v1/namespaces/kube-system/configmaps", "All"),  # the record, previewed
+        ("PATCH", "/api/v1/namespaces/kube-system/configmaps/kube-proxy", "All")]
+    assert [w["method"] for w in writes(cluster)] == ["POST", "PATCH", "DELETE"]
     assert get(cluster, "/api/v1/namespaces/kube-system/configmaps/kube-proxy")["data"] == cm_before["data"]
+    assert missing(cluster, RECORDS)  # a dry run stores nothing
 
     out = run(cluster, play, *confirm)
     real = [w for w in writes(cluster) if "dryRun" not in w["query"]]
-    assert [(w["method"], w["path"].rsplit("/", 2)[-2]) for w in real] == [("PATCH", "configmaps"), ("DELETE", "pods")]
-    assert real[0]["body"]["metadata"]["resourceVersion"] == cm_before["metadata"]["resourceVersion"]
-    assert "mode: iptables\n" in real[0]["body"]["data"]["config.conf"]
+    assert [(w["method"], w["path"].split("/")[5]) for w in real] == [
+        ("POST", "configmaps"), ("PATCH", "configmaps"), ("DELETE", "pods")]
+    assert real[0]["path"] == "/api/v1/namespaces/kube-system/configmaps"  # the records ConfigMap is created
+    assert real[1]["body"]["metadata"]["resourceVersion"] == cm_before["metadata"]["resourceVersion"]
+    assert "mode: iptables\n" in real[1]["body"]["data"]["config.conf"]
     assert "argocd.argoproj.io/instance=addons" in out  # the GitOps owner is named in a warning
     state = json.loads(subprocess.check_output(["curl", "-s", cluster["url"] + "/_double/state"]).decode())
     assert state["proxyModes"] == {"node-old": "iptables", "node-new": "ipvs"}
+    record = read_record(cluster)
+    assert record["before"] == cm_before["data"]["config.conf"] and record["mode"] == "ipvs"
+    assert record["written"] == real[1]["body"]["data"]["config.conf"]
+    assert not (cluster["tmp"] / "backup").exists()  # nothing on the controller with the cluster store
 
     count = len(writes(cluster))
     run(cluster, play, *confirm)
@@ -200,3 +210,151 @@ def test_kube_proxy_mode(cluster):
     assert get(cluster, "/api/v1/namespaces/kube-system/configmaps/kube-proxy")["data"] == cm_before["data"]
     state = json.loads(subprocess.check_output(["curl", "-s", cluster["url"] + "/_double/state"]).decode())
     assert state["proxyModes"]["node-old"] == "ipvs"
+
+
+RECORDS = "/api/v1/namespaces/kube-system/configmaps/kubenode-ipvs-reuse-records"
+KUBE_PROXY_CM = "/api/v1/namespaces/kube-system/configmaps/kube-proxy"
+
+
+def missing(api, path):
+    from urllib.error import HTTPError
+    try:
+        get(api, path)
+    except HTTPError as exc:
+        return exc.code == 404
+    return False
+
+
+def read_record(api):
+    records = get(api, RECORDS)
+    assert records["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubenode.ipvs_reuse"
+    return json.loads(records["data"]["kube-proxy-mode.kube-system.kube-proxy"])
+
+
+def operator_edit(api, edit):
+    """An operator's edit of config.conf (kubectl edit): a merge patch of the ConfigMap."""
+    from urllib.request import Request, urlopen
+    current = get(api, KUBE_PROXY_CM)
+    body = json.dumps({"data": {"config.conf": edit(current["data"]["config.conf"])}}).encode()
+    req = Request(api["url"] + KUBE_PROXY_CM, data=body, method="PATCH", headers={
+        "Authorization": "Bearer " + api["token"], "Content-Type": "application/merge-patch+json"})
+    with urlopen(req) as resp:
+        return json.loads(resp.read().decode())["data"]["config.conf"]
+
+
+def fresh_job(api, name, role_entry):
+    """A play as a new AWX job runs it: its own, empty working directory, no controller backup directory."""
+    job = api["tmp"] / name
+    job.mkdir()
+    play = write_play(api, "kube_proxy_mode", entry=role_entry, serial=1,
+                      extra_vars={"kube_proxy_mode_backup_dir": str(job / "ipvs-reuse-backup")})
+    moved = job / "play.json"
+    os.rename(play, str(moved))
+    return str(moved), job
+
+
+def run_in(api, job, playbook, *extra, expect_rc=0):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
+                             str(api["tmp"] / "inventory.json"), playbook] + list(extra), env=env, cwd=str(job),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert result.returncode == expect_rc, result.stdout[-5000:]
+    return result.stdout
+
+
+CONFIRM = ("-e", "kube_proxy_mode_confirm_switch=true")
+
+
+def test_kube_proxy_mode_cycle_keeps_operator_edit_and_rolls_back_from_fresh_job(cluster):
+    """mitigate, rollback, operator edit, mitigate, rollback: each from a new job with an empty directory."""
+    original = get(cluster, KUBE_PROXY_CM)["data"]
+    play, job = fresh_job(cluster, "job1", "main")
+    run_in(cluster, job, play, *CONFIRM)
+    play, job = fresh_job(cluster, "job2", "rollback")
+    run_in(cluster, job, play)
+    assert get(cluster, KUBE_PROXY_CM)["data"] == original
+    assert "restored_at" in read_record(cluster)
+
+    edited = operator_edit(cluster, lambda text: text.replace("metricsBindAddress: \"\"", "metricsBindAddress: 127.0.0.1:10249")
+                           if "metricsBindAddress" in text else text + "# operator: edited\n")
+    assert edited != original["config.conf"] and "mode: ipvs" in edited
+
+    play, job = fresh_job(cluster, "job3", "main")
+    run_in(cluster, job, play, *CONFIRM)
+    record = read_record(cluster)
+    assert record["before"] == edited and "restored_at" not in record  # the newer state replaced the older record
+    play, job = fresh_job(cluster, "job4", "rollback")
+    run_in(cluster, job, play)
+    assert get(cluster, KUBE_PROXY_CM)["data"]["config.conf"] == edited  # the operator's edit is kept
+    state = json.loads(subprocess.check_output(["curl", "-s", cluster["url"] + "/_double/state"]).decode())
+    assert state["proxyModes"]["node-old"] == "ipvs"
+    for name in ("job1", "job2", "job3", "job4"):
+        assert not (cluster["tmp"] / name / "ipvs-reuse-backup").exists()
+
+    count = len(writes(cluster))
+    play, job = fresh_job(cluster, "job5", "rollback")
+    run_in(cluster, job, play)  # a second rollback applies the restored record never again
+    assert len(writes(cluster)) == count
+
+
+def test_kube_proxy_mode_rollback_merges_only_the_mode_line(cluster):
+    """Someone edits another line after the switch: rollback sets only the mode line back."""
+    original = get(cluster, KUBE_PROXY_CM)["data"]["config.conf"]
+    play, job = fresh_job(cluster, "job1", "main")
+    run_in(cluster, job, play, *CONFIRM)
+    edited = operator_edit(cluster, lambda text: text + "# operator: edited after the switch\n")
+    play, job = fresh_job(cluster, "job2", "rollback")
+    run_in(cluster, job, play)
+    assert get(cluster, KUBE_PROXY_CM)["data"]["config.conf"] == original + "# operator: edited after the switch\n"
+    assert edited.replace("mode: iptables\n", "mode: ipvs\n") == original + "# operator: edited after the switch\n"
+
+
+def test_kube_proxy_mode_rollback_refuses_when_mode_changed_since(cluster):
+    """Someone sets another mode after the switch: rollback refuses clearly and writes nothing."""
+    play, job = fresh_job(cluster, "job1", "main")
+    run_in(cluster, job, play, *CONFIRM)
+    edited = operator_edit(cluster, lambda text: text.replace("mode: iptables\n", "mode: nftables\n"))
+    count = len(writes(cluster))
+    play, job = fresh_job(cluster, "job2", "rollback")
+    out = run_in(cluster, job, play, expect_rc=2)
+    assert "is now 'mode: nftables'" in out and "someone changed it since" in out and "Nothing was changed" in out
+    assert len(writes(cluster)) == count
+    assert get(cluster, KUBE_PROXY_CM)["data"]["config.conf"] == edited
+
+
+def test_kube_proxy_mode_controller_store(cluster):
+    """The controller store keeps the record in kube_proxy_mode_backup_dir and writes no records ConfigMap."""
+    original = get(cluster, KUBE_PROXY_CM)["data"]
+    store = ("-e", "kube_proxy_mode_record_store=controller")
+    run(cluster, write_play(cluster, "kube_proxy_mode", serial=1), *(CONFIRM + store))
+    record = json.loads((cluster["tmp"] / "backup" / "configmap-kube-system-kube-proxy.json").read_text())
+    assert record["before"] == original["config.conf"] and record["data"] == original
+    assert all("kubenode-ipvs-reuse-records" not in w["path"] and w["method"] != "POST" for w in writes(cluster))
+    run(cluster, write_play(cluster, "kube_proxy_mode", entry="rollback"), *store)
+    assert get(cluster, KUBE_PROXY_CM)["data"] == original
+
+
+def test_os_upgrade_flag_kured_sentinel(cluster):
+    """The sentinel (in a temporary root) is written on the flagged node only, and unflagging removes only the role's."""
+    sentinels = cluster["tmp"] / "run"
+    for name in NODES:
+        (sentinels / name).mkdir(parents=True)
+    options = {"os_upgrade_flag_kured_sentinel": True,
+               "os_upgrade_flag_kured_sentinel_path": str(sentinels) + "/{{ inventory_hostname }}/reboot-required"}
+    run(cluster, write_play(cluster, "os_upgrade_flag", extra_vars=options))
+    written = (sentinels / "node-old" / "reboot-required").read_text()
+    assert written.startswith("kubenode.ipvs_reuse.os_upgrade_flag:")
+    assert not (sentinels / "node-new" / "reboot-required").exists()  # safe node: no sentinel
+    assert get(cluster, "/api/v1/nodes/node-old")["metadata"]["labels"]["kubenode.io/ipvs-reuse-os-upgrade"] == "true"
+
+    run(cluster, write_play(cluster, "os_upgrade_flag", entry="rollback"), "-e", json.dumps(options))
+    assert not (sentinels / "node-old" / "reboot-required").exists()
+    assert "kubenode.io/ipvs-reuse-os-upgrade" not in get(cluster, "/api/v1/nodes/node-old")["metadata"]["labels"]
+
+    # a sentinel someone else wrote (a package upgrade) is neither overwritten nor removed
+    (sentinels / "node-old" / "reboot-required").write_text("*** System restart required ***\n")
+    run(cluster, write_play(cluster, "os_upgrade_flag", extra_vars=options))
+    assert (sentinels / "node-old" / "reboot-required").read_text() == "*** System restart required ***\n"
+    run(cluster, write_play(cluster, "os_upgrade_flag", entry="rollback"), "-e", json.dumps(options))
+    assert (sentinels / "node-old" / "reboot-required").read_text() == "*** System restart required ***\n"

@@ -11,7 +11,7 @@ of the few objects the roles use, and nothing else:
 - discovery: /version, /api, /api/v1, /apis, /apis/apps/v1 (enough for the
   kubernetes client's dynamic discovery used by kubernetes.core);
 - Node: GET/PUT/PATCH /api/v1/nodes/{name}, list with labelSelector;
-- ConfigMap: GET/PUT/PATCH /api/v1/namespaces/{ns}/configmaps/{name};
+- ConfigMap: GET/PUT/PATCH /api/v1/namespaces/{ns}/configmaps/{name}, create (POST) in a namespace;
 - DaemonSet: GET/PUT/PATCH /apis/apps/v1/namespaces/{ns}/daemonsets/{name};
 - Pod: list (labelSelector, fieldSelector spec.nodeName), GET, DELETE.
 
@@ -726,6 +726,8 @@ class Handler(BaseHTTPRequestHandler):
                 api_version, kind = KIND_BY_PLURAL[plural]
                 return {"apiVersion": api_version, "kind": kind + "List",
                         "metadata": {"resourceVersion": str(state.version)}, "items": items}
+            if name is None and method == "POST" and plural == "configmaps" and namespace is not None:
+                return self._create_configmap(namespace, raw, dry_run)
             if name is None:
                 raise ApiError(405, "the test double only serves get/list/update/patch/delete on named objects")
             current = state.get(plural, namespace, name)
@@ -804,6 +806,33 @@ class Handler(BaseHTTPRequestHandler):
             state._store(plural, namespace, new)
             state.after_write(plural, namespace, name, current, new)
             return new
+
+    def _create_configmap(self, namespace, raw, dry_run):
+        """POST a ConfigMap (the records ConfigMap of kube_proxy_mode): 409 when it exists, as the API server."""
+        if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                                "include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
+        new = self._json(raw)
+        if not isinstance(new, dict) or new.get("kind") != "ConfigMap" or new.get("apiVersion") != "v1":
+            raise ApiError(400, "the body must be a v1 ConfigMap")
+        meta = new.setdefault("metadata", {})
+        if meta.get("namespace") not in (None, namespace):
+            raise ApiError(400, "the namespace of the object (%s) does not match the namespace on the URL (%s)"
+                           % (meta.get("namespace"), namespace))
+        if meta.get("resourceVersion"):
+            raise ApiError(422, "metadata.resourceVersion: Invalid value: must not be set on create")
+        name = meta.get("name")
+        if not name:
+            raise ApiError(422, "metadata.name: Required value: name or generateName is required")
+        if ("configmaps", namespace, name) in self.server.state.objects:
+            raise ApiError(409, 'configmaps "%s" already exists' % name,
+                           {"name": name, "kind": "configmaps"})
+        new = copy.deepcopy(new)
+        new["metadata"]["namespace"] = namespace
+        validate_object(new, "ConfigMap")
+        if dry_run:
+            return new
+        return self.server.state._store("configmaps", namespace, new)
 
     @staticmethod
     def _json(raw):
