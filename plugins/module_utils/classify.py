@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover - direct import from a checkout
 SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
 
 
+_PATCH_GIVEN_RE = re.compile(r"^\s*v?\d+\.\d+\.\d+")
+
+
 class PolicyError(ValueError):
     """The policy given by the user cannot be applied."""
 
@@ -89,8 +92,9 @@ def _str_or_none(value):
 
 
 class _Reasons(list):
-    def add(self, rule, text, source):
-        self.append({"rule": rule, "text": text, "source": source})
+    def add(self, rule, text, source, confidence="observed"):
+        """confidence: measured, verified, inferred, user, observed (read on the node) or assumed."""
+        self.append({"rule": rule, "text": text, "source": source, "confidence": confidence})
 
 
 # ------------------------------------------------------------- kernel knowledge
@@ -114,6 +118,20 @@ def _entry_matches(entry, release, markers):
     return True
 
 
+def _entry_fixes(entry, release):
+    """{"fix2": .., "fix1": ..} that a matching entry states; per-fix build thresholds decide where given."""
+    stated = {"fix2": entry.get("fix2"), "fix1": entry.get("fix1")}
+    for key in ("fix2", "fix1"):
+        threshold = entry.get("min_build_" + key)
+        if threshold is None:
+            continue
+        try:
+            stated[key] = int(re.search(entry["release_regex"], release).group(1)) >= int(threshold)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError, re.error):
+            stated[key] = None
+    return stated
+
+
 def _os_matches(entry, os_facts):
     for key in ("os_id", "os_version_id"):
         wanted = entry.get(key)
@@ -134,43 +152,52 @@ def _by_version(rules, version):
 _FIXES_CACHE = {}
 
 
-def kernel_fixes(release, markers, os_facts, known_kernels, upstream=None):
+def kernel_fixes(release, markers, os_facts, known_kernels, upstream=None, upstream_source=None):
     """Return ({"fix2": bool|None, "fix1": bool|None}, [(rule, text, source)]).
 
     Results for the shipped data alone are cached per (release, markers, OS): a fleet has few kernels.
     """
     key = None
     if not known_kernels:
-        key = (release, upstream, tuple(sorted(markers)), str(os_facts.get("id")), str(os_facts.get("version_id")))
+        key = (release, upstream, upstream_source, tuple(sorted(markers)), str(os_facts.get("id")),
+               str(os_facts.get("version_id")))
         if key in _FIXES_CACHE:
             found, notes = _FIXES_CACHE[key]
             return dict(found), list(notes)
-    found, notes = _kernel_fixes(release, markers, os_facts, known_kernels, upstream)
+    found, notes = _kernel_fixes(release, markers, os_facts, known_kernels, upstream, upstream_source)
     if key is not None and len(_FIXES_CACHE) < 4096:
         _FIXES_CACHE[key] = (dict(found), list(notes))
     return found, notes
 
 
-def _kernel_fixes(release, markers, os_facts, known_kernels, upstream):
+def _kernel_fixes(release, markers, os_facts, known_kernels, upstream, upstream_source=None):
     found = {"fix2": None, "fix1": None}
     notes = []
     version = parse_version(release)
     # Distributions print a placeholder sublevel (Debian "5.10.0-28-amd64" is 5.10.223): the build
     # string's upstream version, when it is of the same series, is the one the version rules need.
     upstream_version = parse_version(upstream)
+    via = ""
     if version is not None and upstream_version is not None and upstream_version[:2] == version[:2]:
         version = upstream_version
-    for entry in list(known_kernels) + K.KNOWN_KERNELS:
+        via = " (upstream version %s named by the kernel's build string%s)" % (
+            format_version(upstream_version), " in %s" % upstream_source if upstream_source else "")
+    user_entries = list(known_kernels)
+    for index, entry in enumerate(user_entries + K.KNOWN_KERNELS):
         if not _entry_matches(entry, release, markers) or not _os_matches(entry, os_facts):
             continue
-        for key in ("fix2", "fix1"):
-            if found[key] is None and entry.get(key) is not None:
-                found[key] = entry[key]
-                notes.append(("known_kernel", "kernel %s matches known build '%s': %s %s"
+        confidence = "user" if index < len(user_entries) else entry.get("confidence", "verified")
+        for key, value in sorted(_entry_fixes(entry, release).items(), reverse=True):
+            if found[key] is None and value is not None:
+                found[key] = value
+                switch = " while net.ipv4.vs.%s is non-zero" % entry["switch"] if entry.get("switch") and value else ""
+                notes.append(("known_kernel", "kernel %s matches known build '%s': %s %s%s"
                               % (release, entry.get("name", "unnamed"),
-                                 "carries" if entry[key] else "lacks",
-                                 K.FIX2_COMMIT if key == "fix2" else K.FIX1_COMMIT),
-                              entry.get("source", "policy.known_kernels")))
+                                 "carries" if value else "lacks",
+                                 K.FIX2_COMMIT if key == "fix2" else K.FIX1_COMMIT, switch),
+                              entry.get("source", "policy.known_kernels"), confidence))
+        if entry.get("switch") and found["fix2"] is True:
+            found["switch"] = entry["switch"]
         break
     if version is not None:
         for key, rules, commit in (("fix2", K.FIX2_BY_VERSION, K.FIX2_COMMIT),
@@ -180,12 +207,14 @@ def _kernel_fixes(release, markers, os_facts, known_kernels, upstream):
             rule = _by_version(rules, version)
             if rule is not None:
                 found[key] = rule["fixed"]
-                notes.append(("fix_by_version", "kernel %s carries %s" % (format_version(version), commit),
-                              rule["source"]))
+                notes.append(("fix_by_version", "kernel %s %s %s%s"
+                              % (format_version(version), "carries" if rule["fixed"] else "lacks", commit, via),
+                              rule["source"], rule.get("confidence", "verified")))
     for key, commit in (("fix2", K.FIX2_COMMIT), ("fix1", K.FIX1_COMMIT)):
         if found[key] is None:
-            notes.append(("fix_unknown", "cannot establish that kernel %s carries %s: counted as unfixed"
-                          % (release, commit), "domain reference: version rules and known builds"))
+            notes.append(("fix_unknown", "cannot establish that kernel %s carries %s: counted as unfixed (add the "
+                          "kernel to known_kernels to settle it)" % (release, commit),
+                          "domain reference: version rules and known builds", "assumed"))
     return found, notes
 
 
@@ -195,7 +224,7 @@ def kube_proxy_line(version):
     if version is None:
         return None
     for line in K.KUBE_PROXY_LINES:
-        if line["first"] <= tuple(version[:2]) <= line["last"]:
+        if tuple(line["first"]) <= tuple(version[:3]) <= tuple(line["last"]):
             return line
     return None
 
@@ -256,7 +285,7 @@ def _worst(states):
 def _unknown(reasons, rule, text, source, extra=None):
     reasons.add(rule, text, source)
     result = {"verdict": "unknown", "mitigation": "none", "kernel_fix": None, "weight0_fix": None,
-              "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
+              "starts": None, "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
               "warnings": []}
     if extra:
         result.update(extra)
@@ -312,7 +341,7 @@ def _classify(facts, policy):
         if ipvs.get("kube_ipvs0") is True or (int_or_none(ipvs.get("virtual_services")) or 0) > 0:
             warnings.append("IPVS leftovers (kube-ipvs0 or virtual services) exist although the mode is %s" % mode)
         return {"verdict": "not_applicable", "mitigation": "none", "kernel_fix": None, "weight0_fix": None,
-                "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
+                "starts": None, "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
                 "warnings": warnings}
     reasons.add("mode_ipvs", "kube-proxy runs in IPVS mode", mode_source)
 
@@ -332,6 +361,14 @@ def _classify(facts, policy):
     kp_source = _str_or_none(proxy.get("version_source")) or "kube_proxy.version"
     if kp_version_text and kp_version is None:
         warnings.append("kube-proxy version %r cannot be parsed; treated as unknown" % kp_version_text)
+    settle = None
+    if kp_version is not None and not _PATCH_GIVEN_RE.match(kp_version_text):
+        # "v1.21" spans patch releases that behave differently: the first patch release of the line is the one
+        # that writes 0 where a later one may not, the worse branch.
+        settle = "pass kube_proxy_version with its patch number"
+        reasons.add("kube_proxy_no_patch", "kube-proxy version %s has no patch number: assumed %s, the earliest "
+                    "(worst) patch release of its line; %s to settle it"
+                    % (kp_version_text, format_version(kp_version), settle), kp_source, "assumed")
 
     crm_missing = (sysctl.get("conn_reuse_mode") is None
                    and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
@@ -361,9 +398,24 @@ def _classify(facts, policy):
                         "/proc/sys/net/ipv4/vs")
 
     fixes, notes = kernel_fixes(release, markers, os_facts, policy["known_kernels"],
-                                _str_or_none(kernel.get("upstream_version")))
-    for rule, text, source in notes:
-        reasons.add(rule, text, source)
+                                _str_or_none(kernel.get("upstream_version")),
+                                _str_or_none(kernel.get("upstream_source")))
+    for rule, text, source, confidence in notes:
+        reasons.add(rule, text, source, confidence)
+    # A vendor switch (TencentOS' conn_reuse_old_conntrack) turns the reuse fix on or off per state: kube-proxy
+    # leaves it alone, a reboot restores the persisted value or the patch's default (1).
+    switch = fixes.get("switch")
+    state_fixes = {"live": fixes, "after_kube_proxy_restart": fixes, "after_reboot": fixes}
+    if switch:
+        persisted_switch = int_or_none(_section(_section(facts, "persisted"), switch).get("value"))
+        for name, value, where in (("live", int_or_none(sysctl.get(switch)), "/proc/sys/net/ipv4/vs/" + switch),
+                                   ("after_reboot", 1 if persisted_switch is None else persisted_switch,
+                                    "sysctl files" if persisted_switch is not None else "the patch's default (1)")):
+            if value == 0:
+                state_fixes[name] = dict(fixes, fix2=False)
+                reasons.add("vendor_switch_off", "%s: net.ipv4.vs.%s=0 (%s) turns the vendor's reuse fix off"
+                            % (name.replace("_", " "), switch, where), K.KNOWN_KERNELS[3]["source"], "verified")
+        state_fixes["after_kube_proxy_restart"] = state_fixes["live"]
 
     # The three states the node passes through.
     states = {"live": (crm, conntrack, expire_nodest)}
@@ -408,7 +460,7 @@ def _classify(facts, policy):
 
     classified = {}
     for name, (s_crm, s_ct, s_end) in states.items():
-        classified[name] = classify_state(s_crm, s_ct, s_end, fixes)
+        classified[name] = classify_state(s_crm, s_ct, s_end, state_fixes[name])
     live_verdict, live_text = classified["live"]
     reasons.add("live_state", "now: " + live_text, "/proc/sys/net/ipv4/vs")
     verdict = live_verdict
@@ -431,11 +483,18 @@ def _classify(facts, policy):
     state_summary = dict((name, {"conn_reuse_mode": values[0], "conntrack": values[1],
                                  "expire_nodest_conn": values[2], "verdict": classified[name][0]})
                          for name, values in states.items())
-    return _decide(verdict, fixes, write, reasons, warnings, policy, state_summary,
-                   expire_nodest=(expire_nodest, start_expire))
+    result = _decide(verdict, fixes, write, reasons, warnings, policy, state_summary,
+                     expire_nodest=(expire_nodest, start_expire),
+                     switch=switch if any(state_fixes[name] is not fixes for name in state_fixes) else None)
+    if verdict in ("problem1", "problem2"):
+        result["starts"] = next({"live": "now"}.get(name, name) for name in
+                                ("live", "after_kube_proxy_restart", "after_reboot") if classified[name][0] == verdict)
+    result["settle"] = settle
+    return result
 
 
-def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states, expire_nodest=(None, None)):
+def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states, expire_nodest=(None, None),
+            switch=None):
     """Pick the mitigation for a verdict (the 'decide' step).
 
     expire_nodest is (live value, value after kube-proxy's next start): a pin of conn_reuse_mode=0 is
@@ -466,6 +525,15 @@ def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states,
         if needs_keeper:
             reasons.add("decide_keeper", "kube-proxy rewrites conn_reuse_mode at start (or may): the pin must be "
                         "re-asserted after every kube-proxy start", "domain reference: kube-proxy side")
+    pin_sysctls = None
+    if pin_value is not None:
+        pin_sysctls = {"conn_reuse_mode": pin_value}
+        if switch and pin_value == 1:
+            # the vendor's fix is what makes conn_reuse_mode=1 safe: it must be on and stay on
+            pin_sysctls[switch] = 1
+            reasons.add("decide_pin_switch", "pin net.ipv4.vs.%s=1 as well: the vendor's reuse fix works only while "
+                        "it is on" % switch, K.KNOWN_KERNELS[3]["source"], "verified")
     return {"verdict": verdict, "mitigation": mitigation, "kernel_fix": fixes["fix2"],
             "weight0_fix": fixes["fix1"], "pin_value": pin_value, "pin_needs_keeper": needs_keeper,
+            "pin_sysctls": pin_sysctls, "starts": None, "branches": [], "settle": None,
             "states": states, "reasons": list(reasons), "warnings": warnings}

@@ -21,50 +21,76 @@ FIX1_COMMIT = "c95c07836fa4 (ipvs: Fix reuse connection if RS weight is 0)"
 # The sysctl appears with d752c3645717 in 4.1; below that IPVS always reuses.
 CONN_REUSE_MODE_SYSCTL_SINCE = (4, 1)
 
-# Version-based knowledge of the reuse fix (FIX2). A rule matches on the
-# kernel's leading numbers. "fixed": True/False/None (None = cannot be told).
+# Version-based knowledge of both fixes. A rule matches on the kernel's leading numbers (or on the upstream
+# version a distribution names in its build string, when it is of the same series). "fixed": True/False.
+# "confidence": verified (from a primary source, named in "source") or inferred. A version below every rule of
+# its series is not counted as lacking the fix by these rules: distributions print a placeholder sublevel
+# (Debian's 4.19.0-25 is 4.19.289), so only the upstream version can tell; without it the fix is unknown and
+# the engine takes the conservative branch.
+# First stable release of each fix, verified 2026-12-01 from the "Linux X.Y.Z" announcements on the stable list
+# (domain reference, section "First stable release carrying each fix"; Message-Ids at lore.kernel.org/r/<id>).
+STABLE = "stable announcement "
 FIX2_BY_VERSION = [
-    {"series": None, "min": (5, 9, 0), "fixed": True,
+    {"series": None, "min": (5, 9, 0), "fixed": True, "confidence": "verified",
      "source": "mainline 5.9 (" + FIX2_COMMIT + ")"},
-    {"series": (5, 8), "min": (5, 8, 2), "fixed": True,
-     "source": "stable 5.8.2 backport of " + FIX2_COMMIT},
-    {"series": (4, 19), "min": (4, 19, 140), "fixed": True,
-     "source": "stable 4.19.140 backport of " + FIX2_COMMIT},
+    {"series": (5, 8), "min": (5, 8, 2), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 5.8.2 (1597827101207207@kroah.com)"},
+    {"series": (5, 4), "min": (5, 4, 59), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 5.4.59 (159782708615222@kroah.com)"},
+    {"series": (4, 19), "min": (4, 19, 140), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 4.19.140 (159782707958181@kroah.com)"},
+    {"series": (4, 14), "min": (4, 14, 194), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 4.14.194 (159800994416237@kroah.com)"},
 ]
 
-# FIX1: stable backports went out on 2021-11-29; stable only takes commits that
-# are already in mainline, so the 5.16 release (2022-01) carries it. Backports
-# to 5.15/5.4/4.19/4.14 have no verified first release: unknown.
 FIX1_BY_VERSION = [
-    {"series": None, "min": (5, 16, 0), "fixed": True,
-     "source": "mainline by 5.16 (" + FIX1_COMMIT + ", stable backports 2021-11-29)"},
-    # The first 5.10.y release with the backport is unverified; this lower bound is what was measured.
-    {"series": (5, 10), "min": (5, 10, 223), "fixed": True,
-     "source": "measured in this project's lab (docs/lab.md): Debian 11 kernel 5.10.223, conn_reuse_mode=0 with "
-               "expire_nodest_conn=1, a drained backend got 0 of 7 reused-port connections"},
+    {"series": None, "min": (5, 16, 0), "fixed": True, "confidence": "verified",
+     "source": "mainline 5.16, in 5.16-rc3 (" + FIX1_COMMIT + "; 20211126205348.1807629-1-kuba@kernel.org)"},
+    {"series": (5, 15), "min": (5, 15, 6), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 5.15.6 (16383471855080@kroah.com)"},
+    {"series": (5, 10), "min": (5, 10, 83), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 5.10.83 (163834792423293@kroah.com)"},
+    {"series": (5, 8), "min": (5, 8, 0), "fixed": False, "confidence": "verified",
+     "source": "5.8.y reached its end of life before " + FIX1_COMMIT + " (domain reference)"},
+    {"series": (5, 4), "min": (5, 4, 163), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 5.4.163 (1638347941163164@kroah.com)"},
+    {"series": (4, 19), "min": (4, 19, 219), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 4.19.219 (16383479463828@kroah.com)"},
+    {"series": (4, 14), "min": (4, 14, 257), "fixed": True, "confidence": "verified",
+     "source": STABLE + "Linux 4.14.257 (163895207666254@kroah.com)"},
 ]
 
 # Vendor kernels that carry fixes under older version numbers, and kernels known
 # to lack them. First match wins; user entries (policy.known_kernels) come first.
 # Keys: name, release_regex (re.search on the kernel release), optional
 # os_id / os_version_id, optional min_build with build_regex (a numeric group
-# compared to min_build), fix2 / fix1 (True/False/None), source.
+# compared to min_build), or per-fix thresholds min_build_fix2 / min_build_fix1 (the
+# fix is present from that build on and absent below it), fix2 / fix1
+# (True/False/None), source, confidence.
+# A "switch" entry names a sysctl whose value turns the vendor's own reuse fix on
+# (non-zero) or off (0): the fix is present only while it is on.
 KNOWN_KERNELS = [
+    {"name": "Ubuntu focal 5.4.0-N generic/lowlatency (ABI number)",
+     "release_regex": r"^5\.4\.0-(\d+)-(?:generic|lowlatency)$",
+     "min_build_fix2": 48, "min_build_fix1": 100, "confidence": "verified",
+     "source": "focal kernel debian.master/changelog: 5.4.0-48.52 'Focal update: v5.4.59 upstream stable release' "
+               "(FIX2), 5.4.0-100.113 'Focal update: v5.4.163' (FIX1)"},
     {"name": "Huawei EulerOS 2.9 x86 (reuse fix from h686)",
      "release_regex": r"^4\.18\.0-147\.5\.1\.6\.h(\d+)", "min_build": 686,
-     "fix2": True, "fix1": None,
+     "fix2": True, "fix1": None, "confidence": "verified",
      "source": "Huawei CCE FAQ cce_faq_00409 / cce_faq_00427"},
     {"name": "Huawei EulerOS 2.9 ARM (reuse fix from h584)",
      "release_regex": r"^4\.19\.90-vhulk2103\.1\.0\.h(\d+)", "min_build": 584,
-     "fix2": True, "fix1": None,
+     "fix2": True, "fix1": None, "confidence": "verified",
      "source": "Huawei CCE FAQ cce_faq_00409 / cce_faq_00427"},
-    {"name": "TencentOS kernel (conn_reuse_old_conntrack patch)",
-     "marker": "conn_reuse_old_conntrack",
-     "fix2": True, "fix1": None,
-     "source": "Tencent/TencentOS-kernel PR #17 (sysctl net.ipv4.vs.conn_reuse_old_conntrack)"},
+    {"name": "TencentOS / Alibaba Cloud Linux 2 kernel (conn_reuse_old_conntrack switch)",
+     "marker": "conn_reuse_old_conntrack", "switch": "conn_reuse_old_conntrack",
+     "fix2": True, "fix1": None, "confidence": "verified",
+     "source": "Tencent/TencentOS-kernel a01a9445 (PR #17): the reuse fix is active only while "
+               "net.ipv4.vs.conn_reuse_old_conntrack is non-zero (its ipvs-sysctl documentation)"},
     {"name": "RHEL/CentOS 7 kernel 3.10.0",
      "release_regex": r"^3\.10\.0-\d+.*\.el7",
-     "fix2": False, "fix1": False,
+     "fix2": False, "fix1": False, "confidence": "inferred",
      "source": "reports of 1 s delays with conn_reuse_mode=1 on 3.10.0-*.el7 (domain reference)"},
 ]
 
@@ -75,27 +101,44 @@ KNOWN_KERNELS = [
 #   "zero_unless_old"     kernel < 4.1: leaves it; else writes 0
 #   "zero_below_5_9"      kernel < 4.1 or >= 5.9: leaves it; else writes 0
 #   "uncertain"           a patch release may or may not carry a change: unknown
+# Lines are per patch release where a change was cherry-picked into a release line.
 # kube-proxy compares only the leading numbers of the release (it cannot see
 # vendor backports).
+# Versions are (major, minor, patch) ranges, inclusive; LAST_PATCH stands for every later patch release.
+LAST_PATCH = 999999
 KUBE_PROXY_LINES = [
-    {"first": (1, 0), "last": (1, 10), "conn_reuse_mode": "untouched",
-     "writes_expire": False, "fails_without_sysctl": False,
+    {"first": (1, 0, 0), "last": (1, 10, LAST_PATCH), "conn_reuse_mode": "untouched",
+     "writes_expire": False, "fails_without_sysctl": False, "confidence": "verified",
      "source": "kubernetes proxier.go before #71834"},
-    {"first": (1, 11), "last": (1, 12), "conn_reuse_mode": "uncertain",
-     "writes_expire": None, "fails_without_sysctl": None,
-     "source": "#71834 was cherry-picked into some 1.11/1.12 patch releases (which ones: UNVERIFIED)"},
-    {"first": (1, 13), "last": (1, 18), "conn_reuse_mode": "zero",
-     "writes_expire": True, "fails_without_sysctl": True,
-     "source": "kubernetes #71834; start failure on kernels < 4.1: #71114, #82065"},
-    {"first": (1, 19), "last": (1, 19), "conn_reuse_mode": "zero_unless_old",
-     "writes_expire": True, "fails_without_sysctl": False,
+    {"first": (1, 11, 0), "last": (1, 11, 6), "conn_reuse_mode": "untouched",
+     "writes_expire": False, "fails_without_sysctl": False, "confidence": "verified",
+     "source": "CHANGELOG-1.11.md: #71834 first listed under v1.11.7"},
+    {"first": (1, 11, 7), "last": (1, 11, LAST_PATCH), "conn_reuse_mode": "zero",
+     "writes_expire": True, "fails_without_sysctl": True, "confidence": "verified",
+     "source": "CHANGELOG-1.11.md: cherry-pick #72100 of #71114/#71834 in v1.11.7"},
+    {"first": (1, 12, 0), "last": (1, 12, 4), "conn_reuse_mode": "untouched",
+     "writes_expire": False, "fails_without_sysctl": False, "confidence": "verified",
+     "source": "CHANGELOG-1.12.md: #71834 first listed under v1.12.5"},
+    {"first": (1, 12, 5), "last": (1, 18, LAST_PATCH), "conn_reuse_mode": "zero",
+     "writes_expire": True, "fails_without_sysctl": True, "confidence": "verified",
+     "source": "kubernetes #71834 (1.13; v1.12.5 by cherry-pick #72101); start failure on kernels < 4.1: "
+               "#71114, #82065"},
+    {"first": (1, 19, 0), "last": (1, 20, 14), "conn_reuse_mode": "zero_unless_old",
+     "writes_expire": True, "fails_without_sysctl": False, "confidence": "verified",
      "source": "kubernetes #88541"},
-    {"first": (1, 20), "last": (1, 21), "conn_reuse_mode": "uncertain_5_9",
-     "writes_expire": True, "fails_without_sysctl": False,
-     "source": "#88541; the >= 5.9 exception came to 1.20/1.21 with #107437/#107438 "
-               "(patch versions UNVERIFIED)"},
-    {"first": (1, 22), "last": (99, 99), "conn_reuse_mode": "zero_below_5_9",
-     "writes_expire": True, "fails_without_sysctl": False,
+    {"first": (1, 20, 15), "last": (1, 20, LAST_PATCH), "conn_reuse_mode": "zero_below_5_9",
+     "writes_expire": True, "fails_without_sysctl": False, "confidence": "inferred",
+     "source": "cherry-pick #107438 of #102122, merged 2022-01-11; first in v1.20.15 (strong inference from the "
+               "January 2022 patch-release schedule: no changelog names it)"},
+    {"first": (1, 21, 0), "last": (1, 21, 8), "conn_reuse_mode": "zero_unless_old",
+     "writes_expire": True, "fails_without_sysctl": False, "confidence": "inferred",
+     "source": "kubernetes #88541; v1.21.8 (2021-12-15) predates cherry-pick #107437 (strong inference)"},
+    {"first": (1, 21, 9), "last": (1, 21, LAST_PATCH), "conn_reuse_mode": "zero_below_5_9",
+     "writes_expire": True, "fails_without_sysctl": False, "confidence": "inferred",
+     "source": "cherry-pick #107437 of #102122, merged 2022-01-11; first in v1.21.9 (strong inference from the "
+               "January 2022 patch-release schedule: no changelog names it)"},
+    {"first": (1, 22, 0), "last": (99, 99, LAST_PATCH), "conn_reuse_mode": "zero_below_5_9",
+     "writes_expire": True, "fails_without_sysctl": False, "confidence": "verified",
      "source": "kubernetes #102122 (IPVSConnReuseModeFixedKernelVersion = 5.9)"},
 ]
 KUBE_PROXY_CONN_REUSE_FIXED_KERNEL = (5, 9)

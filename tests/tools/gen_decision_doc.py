@@ -34,7 +34,13 @@ ANY = "any"
 
 
 def _version(version):
+    if version and len(version) == 3 and version[2] == K.LAST_PATCH:
+        return "%d.%d.x" % tuple(version[:2]) if version[:2] != (99, 99) else "later"
     return C.format_version(version) if version else "-"
+
+
+def _sourced(entry):
+    return "%s (%s)" % (entry["source"], entry.get("confidence", "verified"))
 
 
 def _tristate(value):
@@ -130,7 +136,7 @@ def kube_proxy_table():
         span = "%s to %s" % (_version(line["first"]), _version(line["last"])) if line["first"] != line["last"] \
             else _version(line["first"])
         rows.append([span] + [write(line, kernel) for _label, kernel in KERNELS] +
-                    [_tristate(line["writes_expire"]), _tristate(line["fails_without_sysctl"]), line["source"]])
+                    [_tristate(line["writes_expire"]), _tristate(line["fails_without_sysctl"]), _sourced(line)])
     rows.append(["not found / not parsed"] + [write(None, kernel) for _label, kernel in KERNELS] +
                 ["unknown", "unknown", "-"])
     return table(["kube-proxy"] + ["kernel %s" % label for label, _kernel in KERNELS] +
@@ -177,14 +183,18 @@ def fix_tables():
         lines += ["", "#### %s" % title, ""]
         lines += table(["series", "from", "fixed", "source"],
                        [[_version(rule["series"]) if rule["series"] else "all", _version(rule["min"]),
-                         _tristate(rule["fixed"]), rule["source"]] for rule in rules])
+                         _tristate(rule["fixed"]), _sourced(rule)] for rule in rules])
     lines += ["", "#### Known builds (searched first; policy `known_kernels` entries come before these)", ""]
     rows = []
     for entry in K.KNOWN_KERNELS:
         match = "marker `%s`" % entry["marker"] if entry.get("marker") else "`%s`" % entry["release_regex"]
         if entry.get("min_build") is not None:
             match += ", build >= %s" % entry["min_build"]
-        rows.append([entry["name"], match, _tristate(entry.get("fix2")), _tristate(entry.get("fix1")), entry["source"]])
+        fixes = [_tristate(entry.get(key)) if entry.get("min_build_" + key) is None
+                 else "from build %d" % entry["min_build_" + key] for key in ("fix2", "fix1")]
+        if entry.get("switch"):
+            fixes[0] += " while `%s` is non-zero" % entry["switch"]
+        rows.append([entry["name"], match] + fixes + [_sourced(entry)])
     lines += table(["build", "matches", "FIX2", "FIX1", "source"], rows)
     return lines
 

@@ -9,7 +9,7 @@ from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify impor
     PolicyError, classify, kube_proxy_conn_reuse_write, kube_proxy_line, parse_version)
 
 
-def node(kernel="5.4.0-150-generic", mode="ipvs", kp="v1.28.4", crm=0, ct=1, end=1, persisted=None,
+def node(kernel="5.4.0-150-custom", mode="ipvs", kp="v1.28.4", crm=0, ct=1, end=1, persisted=None,
          markers=None, pin=None, os_id="ubuntu", os_version="20.04"):
     facts = {
         "kernel": {"release": kernel},
@@ -48,7 +48,7 @@ DECISION_TABLE = [
      "problem1", "pin_sysctl", True),
     ("row7 ct0 on fixed kernel, kp 1.28", node(kernel="6.1.0-18-amd64", crm=1, ct=0), "safe", "none", True),
     ("row7 ct0 on unfixed kernel: kube-proxy sets ct=1 at start", node(kernel="5.4.0-1-generic", kp="v1.10.0",
-                                                                       crm=1, ct=0), "problem2", "os_upgrade", None),
+                                                                       crm=1, ct=0), "problem2", "os_upgrade", False),
     ("row9 kernel < 4.1 without the sysctl", dict(node(kernel="3.18.0-1", kp="v1.17.0", crm=None),
                                                   sysctl_errors={"conn_reuse_mode": "missing"}),
      "problem1", "os_upgrade", False),
@@ -153,15 +153,22 @@ def test_user_known_kernels_can_declare_a_build_fixed():
 KUBE_PROXY_LINES = [
     # (kube-proxy, kernel, what it writes at start)
     ("v1.10.13", "5.4.0", "leave"),
-    ("v1.11.10", "5.4.0", None),
-    ("v1.12.10", "6.1.0", None),
+    ("v1.11.6", "5.4.0", "leave"),
+    ("v1.11.7", "5.4.0", 0),
+    ("v1.11.10", "5.4.0", 0),
+    ("v1.12.4", "6.1.0", "leave"),
+    ("v1.12.5", "6.1.0", 0),
+    ("v1.20.14", "6.1.0", 0),
+    ("v1.20.15", "6.1.0", "leave"),
+    ("v1.21.8", "6.1.0", 0),
+    ("v1.21.9", "6.1.0", "leave"),
     ("v1.13.0", "5.4.0", 0),
     ("v1.18.20", "6.1.0", 0),
     ("v1.18.20", "3.10.0", 0),  # writes unconditionally (RHEL 7 kernels carry the sysctl)
     ("v1.19.16", "6.1.0", 0),
     ("v1.19.16", "3.10.0", "leave"),
     ("v1.20.15", "5.4.0", 0),
-    ("v1.21.14", "6.1.0", None),
+    ("v1.21.14", "6.1.0", "leave"),
     ("v1.22.0", "5.4.0", 0),
     ("v1.22.0", "5.9.0", "leave"),
     ("v1.27.3-eks-a5565ad", "6.1.0", "leave"),
@@ -280,8 +287,10 @@ def test_upstream_version_from_the_build_string_decides_the_version_rules():
     facts["kernel"]["upstream_version"] = "5.10.223"
     result = classify(facts)
     assert (result["verdict"], result["weight0_fix"]) == ("safe", True)
-    facts["kernel"]["upstream_version"] = "5.10.209"
+    facts["kernel"]["upstream_version"] = "5.10.82"
     assert classify(facts)["weight0_fix"] is None
+    facts["kernel"]["upstream_version"] = "5.10.83"
+    assert classify(facts)["weight0_fix"] is True
     facts["kernel"]["upstream_version"] = "6.1.0"  # another series: ignored
     assert classify(facts)["weight0_fix"] is None
 
@@ -322,3 +331,123 @@ def test_incomplete_gather_is_unknown_even_with_complete_facts():
     assert result["verdict"] == "unknown"
     assert [r["text"] for r in result["reasons"] if r["rule"] == "gather_incomplete"] == [
         "the facts are incomplete: gathering took longer than 15 s"]
+
+
+# Both fixes at every stable boundary (domain reference, "First stable release carrying each fix"):
+# (series, first release with FIX2 or None, first release with FIX1 or None)
+STABLE_BOUNDARIES = [
+    ("4.14", 194, 257), ("4.19", 140, 219), ("5.4", 59, 163), ("5.8", 2, None), ("5.10", None, 83),
+    ("5.15", None, 6),
+]
+
+
+def _fixes_of(upstream):
+    """A Debian-style release with a placeholder sublevel, the upstream version in the build string."""
+    series = upstream.rsplit(".", 1)[0]
+    facts = node(kernel="%s.0-99-amd64" % series, crm=1)
+    facts["kernel"]["upstream_version"] = upstream
+    facts["kernel"]["upstream_source"] = "/proc/sys/kernel/version"
+    result = classify(facts)
+    return result["kernel_fix"], result["weight0_fix"], result
+
+
+@pytest.mark.parametrize("series,fix2_from,fix1_from", STABLE_BOUNDARIES)
+def test_each_stable_series_at_its_boundaries(series, fix2_from, fix1_from):
+    for key, first in ((0, fix2_from), (1, fix1_from)):
+        if first is None:
+            continue
+        assert _fixes_of("%s.%d" % (series, first - 1))[key] is None
+        fixed, _ = _fixes_of("%s.%d" % (series, first))[key], None
+        assert fixed is True
+    if fix1_from is None and series == "5.8":
+        assert _fixes_of("5.8.18")[1] is False  # 5.8.y ended before the weight-0 fix
+
+
+def test_mainline_boundaries():
+    assert _fixes_of("5.9.0")[0] is True and _fixes_of("5.9.0")[1] is None
+    assert _fixes_of("5.16.0")[1] is True
+
+
+def test_reasons_carry_source_and_confidence():
+    _fix2, _fix1, result = _fixes_of("5.4.231")
+    by_version = [reason for reason in result["reasons"] if reason["rule"] == "fix_by_version"]
+    assert [reason["confidence"] for reason in by_version] == ["verified", "verified"]
+    assert "159782708615222@kroah.com" in by_version[0]["source"]
+    assert "/proc/sys/kernel/version" in by_version[0]["text"]
+    assert all(reason.get("confidence") for reason in result["reasons"])
+
+
+@pytest.mark.parametrize("abi,fix2,fix1", [(47, False, False), (48, True, False), (99, True, False),
+                                           (100, True, True), (150, True, True)])
+def test_ubuntu_focal_abi_numbers(abi, fix2, fix1):
+    result = classify(node(kernel="5.4.0-%d-generic" % abi, crm=0))
+    assert (result["kernel_fix"], result["weight0_fix"]) == (fix2, fix1)
+
+
+def test_up_to_date_ubuntu_2004_is_safe_with_kube_proxys_own_settings():
+    """5.4.0-150 carries both fixes: kube-proxy's 0 with expire_nodest_conn=1 is safe (row 6), no OS upgrade."""
+    result = classify(node(kernel="5.4.0-150-generic", kp="v1.28.4", crm=0, end=1))
+    assert (result["verdict"], result["mitigation"]) == ("safe", "none")
+
+
+def test_focal_cloud_flavour_is_not_judged_by_its_abi_number():
+    facts = node(kernel="5.4.0-1103-aws", crm=0)
+    assert classify(facts)["kernel_fix"] is None
+    facts["kernel"]["upstream_version"] = "5.4.231"
+    assert (classify(facts)["kernel_fix"], classify(facts)["weight0_fix"]) == (True, True)
+
+
+def _tencent(live_switch, persisted_switch=None, crm=1):
+    # kube-proxy writes 0 at every start on 4.14 (problem 1 without FIX1): a kept pin of 1 is what makes the switch
+    # matter, so the node is modelled with the pin_sysctl keeper in place
+    facts = node(kernel="4.14.105-19-0019", crm=crm, markers={"conn_reuse_old_conntrack": live_switch},
+                 pin={"file": "/etc/sysctl.d/90-kubenode-ipvs-reuse.conf", "value": 1, "keeper": True})
+    if persisted_switch is not None:
+        facts["persisted"]["conn_reuse_old_conntrack"] = {"value": str(persisted_switch), "file": "/etc/sysctl.conf"}
+    return classify(facts)
+
+
+def test_tencentos_switch_on_is_safe():
+    result = _tencent(1)
+    assert (result["verdict"], result["kernel_fix"]) == ("safe", True)
+
+
+def test_tencentos_without_a_pin_has_problem1_after_kube_proxy_restart():
+    facts = node(kernel="4.14.105-19-0019", crm=1, markers={"conn_reuse_old_conntrack": 1})
+    result = classify(facts)
+    assert (result["verdict"], result["starts"]) == ("problem1", "after_kube_proxy_restart")
+    assert result["pin_sysctls"] == {"conn_reuse_mode": 1}
+
+
+def test_tencentos_switch_off_is_problem2_now_and_pins_the_switch():
+    result = _tencent(0)
+    assert (result["verdict"], result["starts"], result["mitigation"]) == ("problem2", "now", "pin_sysctl")
+    assert result["pin_sysctls"] == {"conn_reuse_mode": 1, "conn_reuse_old_conntrack": 1}
+    assert result["pin_value"] == 1
+
+
+def test_tencentos_switch_persisted_off_is_problem2_after_reboot():
+    result = _tencent(1, persisted_switch=0)
+    assert (result["verdict"], result["starts"]) == ("problem2", "after_reboot")
+    assert result["pin_sysctls"] == {"conn_reuse_mode": 1, "conn_reuse_old_conntrack": 1}
+
+
+def test_starts_after_kube_proxy_restart():
+    """crm=1 on a fixed 5.4 kernel without FIX1 is safe now; kube-proxy 1.22 writes 0 at its next start."""
+    facts = node(kernel="5.4.0-60-generic", kp="v1.22.0", crm=1)
+    result = classify(facts)
+    assert (result["verdict"], result["starts"]) == ("problem1", "after_kube_proxy_restart")
+    assert result["pin_sysctls"] == {"conn_reuse_mode": 1}
+
+
+def test_kube_proxy_1_21_0_on_debian_12_gets_a_verdict():
+    result = classify(node(kernel="6.1.0-18-amd64", kp="v1.21.0", crm=1))
+    assert result["verdict"] == "safe"
+
+
+def test_a_version_without_patch_number_takes_the_worse_branch_and_says_how_to_settle():
+    result = classify(node(kernel="5.4.0-60-generic", kp="v1.21", crm=1))
+    assert result["verdict"] == "problem1"
+    assert result["settle"] == "pass kube_proxy_version with its patch number"
+    assert any(reason["rule"] == "kube_proxy_no_patch" and reason["confidence"] == "assumed"
+               for reason in result["reasons"])
