@@ -26,11 +26,15 @@ VALID_PAIRS = {
 }
 
 
+CONFIDENCES = ("measured", "verified", "inferred", "user", "observed", "assumed")
+
+
 def assert_valid(result):
     assert result["verdict"] in K.VERDICTS
     assert result["mitigation"] in VALID_PAIRS[result["verdict"]]
     assert result["kernel_fix"] in (True, False, None)
-    assert result["reasons"] and all(set(reason) == {"rule", "text", "source"} for reason in result["reasons"])
+    assert result["reasons"] and all(set(reason) == {"rule", "text", "source", "confidence"}
+                                     and reason["confidence"] in CONFIDENCES for reason in result["reasons"])
     if result["mitigation"] == "pin_sysctl":
         assert result["pin_value"] in (0, 1)
 
