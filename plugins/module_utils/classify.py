@@ -32,6 +32,42 @@ class PolicyError(ValueError):
     """The policy given by the user cannot be applied."""
 
 
+try:  # the regular expression parser of the standard library, to refuse patterns that backtrack exponentially
+    import re._parser as _regex_parser  # Python >= 3.11
+except ImportError:  # pragma: no cover - older Pythons
+    import sre_parse as _regex_parser  # pylint: disable=deprecated-module
+
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+
+def _nested_repeat(pattern):
+    """True when a repeated part of the pattern itself contains a repetition (the catastrophic-backtracking shape).
+
+    Site patterns are checked once, when the policy is read; the shipped ones have no such nesting.
+    """
+    def walk(items, inside_repeat):
+        for op, argument in items:
+            name = str(op)
+            if name in _REPEATS:
+                low, high, sub = argument
+                if inside_repeat or walk(sub, high is _regex_parser.MAXREPEAT or high > 1):
+                    return True
+            elif name == "SUBPATTERN":
+                if walk(argument[-1], inside_repeat):
+                    return True
+            elif name == "BRANCH":
+                if any(walk(branch, inside_repeat) for branch in argument[1]):
+                    return True
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                if walk(argument[1], inside_repeat):
+                    return True
+        return False
+    try:
+        return walk(_regex_parser.parse(pattern), False)
+    except Exception:  # noqa: BLE001 - re.compile already accepted it; an unknown shape is not refused here
+        return False
+
+
 def validate_policy(policy):
     """Merge a user policy over the default one; raise PolicyError on bad input."""
     merged = dict(K.DEFAULT_POLICY)
@@ -63,6 +99,10 @@ def validate_policy(policy):
                 re.compile(entry["release_regex"])
             except (re.error, TypeError) as exc:
                 raise PolicyError("%s.release_regex is not a valid regular expression: %s" % (where, exc))
+            if _nested_repeat(entry["release_regex"]):
+                raise PolicyError("%s.release_regex %r repeats a group that itself repeats (such as (a+)+): that can "
+                                  "take exponential time on a kernel release; write it without the nested repetition"
+                                  % (where, entry["release_regex"][:80]))
         for key in ("fix2", "fix1"):
             if entry.get(key) not in (True, False, None):
                 raise PolicyError("%s.%s must be true, false or null" % (where, key))

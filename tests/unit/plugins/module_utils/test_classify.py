@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import (
-    PolicyError, classify, kube_proxy_conn_reuse_write, kube_proxy_line, parse_version)
+    PolicyError, classify, kube_proxy_conn_reuse_write, kube_proxy_line, parse_version, validate_policy)
 
 
 def node(kernel="5.4.0-150-custom", mode="ipvs", kp="v1.28.4", crm=0, ct=1, end=1, persisted=None,
@@ -451,3 +451,22 @@ def test_a_version_without_patch_number_takes_the_worse_branch_and_says_how_to_s
     assert result["settle"] == "pass kube_proxy_version with its patch number"
     assert any(reason["rule"] == "kube_proxy_no_patch" and reason["confidence"] == "assumed"
                for reason in result["reasons"])
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(a*)*b", r"(?:x|y+)+z", r"((ab)*)+"])
+def test_site_regex_with_nested_repetition_is_refused(pattern):
+    with pytest.raises(PolicyError, match="repeats a group that itself repeats"):
+        validate_policy({"known_kernels": [{"release_regex": pattern, "fix2": False}]})
+
+
+@pytest.mark.parametrize("pattern", [r"^5\.4\.0-1\d+-acme", r"-ipvs-prefix-lab", r"^4\.18\.0-147\.5\.1\.6\.h(\d+)",
+                                     r"(ab)+c", r"^5\.10\.0-(\d+)-(?:amd64|cloud-amd64)$"])
+def test_ordinary_site_regexes_are_accepted(pattern):
+    validate_policy({"known_kernels": [{"release_regex": pattern, "fix2": False}]})
+
+
+def test_shipped_knowledge_has_no_nested_repetition():
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import _nested_repeat
+    assert not [entry["name"] for entry in knowledge.KNOWN_KERNELS
+                if entry.get("release_regex") and _nested_repeat(entry["release_regex"])]
