@@ -71,6 +71,8 @@ options:
         with C(name), C(release_regex) or C(marker), optional C(min_build), C(os_id), C(os_version_id), and
         C(fix2)/C(fix1) set to V(true), V(false) or V(null), and C(source)), searched before the shipped data.
       - An invalid policy fails the task with a message saying which key is wrong, before the node is contacted.
+      - A C(release_regex) may not repeat a group that itself repeats, such as C((a+\)+). Such patterns can take
+        exponential time on a kernel release, so they are refused instead of being run under a time limit.
       - Applied on the controller by the module's action plugin; it is not sent to the node.
     type: dict
     default: {}
