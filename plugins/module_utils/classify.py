@@ -436,6 +436,14 @@ def _classify(facts, policy):
                         % (", ".join(missing), "; ".join("%s" % errors.get(name, "missing or not a number")
                                                          for name in missing)),
                         "/proc/sys/net/ipv4/vs")
+    # conn_reuse_mode is a small bitmap (0-3), conntrack and expire_nodest_conn are switches: anything else is not
+    # a value a kernel holds, and reading -5 as "at least 1" would invent a state
+    out_of_range = ["%s=%d" % (name, value) for name, value, highest in (
+        ("conn_reuse_mode", crm, 3), ("conntrack", conntrack, 1), ("expire_nodest_conn", expire_nodest, 1))
+        if not 0 <= value <= highest]
+    if out_of_range:
+        return _unknown(reasons, "row8_values_out_of_range", "net.ipv4.vs values out of range: %s"
+                        % ", ".join(out_of_range), "/proc/sys/net/ipv4/vs")
 
     fixes, notes = kernel_fixes(release, markers, os_facts, policy["known_kernels"],
                                 _str_or_none(kernel.get("upstream_version")),

@@ -470,3 +470,10 @@ def test_shipped_knowledge_has_no_nested_repetition():
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import _nested_repeat
     assert not [entry["name"] for entry in knowledge.KNOWN_KERNELS
                 if entry.get("release_regex") and _nested_repeat(entry["release_regex"])]
+
+
+@pytest.mark.parametrize("values", [{"crm": -5}, {"crm": 7}, {"ct": 2}, {"end": -1}])
+def test_out_of_range_sysctl_values_are_unknown(values):
+    result = classify(node(kernel="6.1.0-18-amd64", **values))
+    assert result["verdict"] == "unknown"
+    assert rules(result)[-1] == "row8_values_out_of_range"
