@@ -322,11 +322,16 @@ def _worst(states):
 
 # ------------------------------------------------------------------- the engine
 
+def _no_action(verdict, reasons, warnings):
+    """The result for a node that needs nothing done (unknown or not applicable)."""
+    return {"verdict": verdict, "mitigation": "none", "kernel_fix": None, "weight0_fix": None, "starts": None,
+            "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None, "pin_needs_keeper": None,
+            "states": {}, "reasons": list(reasons), "warnings": warnings}
+
+
 def _unknown(reasons, rule, text, source, extra=None):
     reasons.add(rule, text, source)
-    result = {"verdict": "unknown", "mitigation": "none", "kernel_fix": None, "weight0_fix": None,
-              "starts": None, "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
-              "warnings": []}
+    result = _no_action("unknown", reasons, [])
     if extra:
         result.update(extra)
     return result
@@ -380,9 +385,7 @@ def _classify(facts, policy):
                     mode_source)
         if ipvs.get("kube_ipvs0") is True or (int_or_none(ipvs.get("virtual_services")) or 0) > 0:
             warnings.append("IPVS leftovers (kube-ipvs0 or virtual services) exist although the mode is %s" % mode)
-        return {"verdict": "not_applicable", "mitigation": "none", "kernel_fix": None, "weight0_fix": None,
-                "starts": None, "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None, "pin_needs_keeper": None, "states": {}, "reasons": list(reasons),
-                "warnings": warnings}
+        return _no_action("not_applicable", reasons, warnings)
     reasons.add("mode_ipvs", "kube-proxy runs in IPVS mode", mode_source)
 
     kernel = _section(facts, "kernel")

@@ -357,8 +357,7 @@ def test_each_stable_series_at_its_boundaries(series, fix2_from, fix1_from):
         if first is None:
             continue
         assert _fixes_of("%s.%d" % (series, first - 1))[key] is None
-        fixed, _ = _fixes_of("%s.%d" % (series, first))[key], None
-        assert fixed is True
+        assert _fixes_of("%s.%d" % (series, first))[key] is True
     if fix1_from is None and series == "5.8":
         assert _fixes_of("5.8.18")[1] is False  # 5.8.y ended before the weight-0 fix
 
