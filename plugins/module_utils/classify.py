@@ -380,13 +380,29 @@ def _classify(facts, policy):
                         "the kube-proxy mode could not be determined from any signal%s; pass proxy_mode"
                         % (" (IPVS state exists, but leftovers do not prove the current mode)" if leftovers else ""),
                         "kube_proxy.signals")
-    if mode != "ipvs":
+    # The mode kube-proxy takes at its next start (the cluster's ConfigMap), where it is known and differs.
+    raw_configured = proxy.get("configured_mode")
+    configured = raw_configured.strip() if isinstance(raw_configured, str) else None
+    configured_source = _str_or_none(proxy.get("configured_mode_source")) or "kube_proxy.configured_mode"
+    if raw_configured not in (None, "") and configured not in KUBE_PROXY_MODES:
+        warnings.append("the configured kube-proxy mode %r is not a kube-proxy mode; ignored" % (raw_configured,))
+        configured = None
+    if configured == mode:
+        configured = None
+    if mode != "ipvs" and configured != "ipvs":
         reasons.add("row1_not_ipvs", "kube-proxy runs in %s mode, so the IPVS reuse bug does not apply" % mode,
                     mode_source)
         if ipvs.get("kube_ipvs0") is True or (int_or_none(ipvs.get("virtual_services")) or 0) > 0:
             warnings.append("IPVS leftovers (kube-ipvs0 or virtual services) exist although the mode is %s" % mode)
         return _no_action("not_applicable", reasons, warnings)
-    reasons.add("mode_ipvs", "kube-proxy runs in IPVS mode", mode_source)
+    if mode == "ipvs":
+        reasons.add("mode_ipvs", "kube-proxy runs in IPVS mode", mode_source)
+    else:
+        reasons.add("mode_ipvs_next_start", "kube-proxy runs in %s mode now, but starts in IPVS mode next time"
+                    % mode, configured_source)
+    if configured is not None and configured != "ipvs":
+        reasons.add("mode_not_ipvs_next_start", "kube-proxy starts in %s mode next time, so the IPVS reuse bug "
+                    "ends with its next start" % configured, configured_source)
 
     kernel = _section(facts, "kernel")
     release = _str_or_none(kernel.get("release"))
@@ -511,7 +527,11 @@ def _classify(facts, policy):
 
     classified = {}
     for name, (s_crm, s_ct, s_end) in states.items():
-        classified[name] = classify_state(s_crm, s_ct, s_end, state_fixes[name])
+        state_mode = mode if name == "live" else (configured or mode)
+        if state_mode != "ipvs":
+            classified[name] = ("safe", "kube-proxy in %s mode: the IPVS reuse bug does not apply" % state_mode)
+        else:
+            classified[name] = classify_state(s_crm, s_ct, s_end, state_fixes[name])
     live_verdict, live_text = classified["live"]
     reasons.add("live_state", "now: " + live_text, "/proc/sys/net/ipv4/vs")
     verdict = live_verdict

@@ -476,3 +476,30 @@ def test_out_of_range_sysctl_values_are_unknown(values):
     result = classify(node(kernel="6.1.0-18-amd64", **values))
     assert result["verdict"] == "unknown"
     assert rules(result)[-1] == "row8_values_out_of_range"
+
+
+def test_configmap_switching_to_iptables_ends_the_problem_at_the_next_start():
+    facts = node(kernel="5.4.0-42-generic", kp="v1.22.0", crm=0)
+    assert classify(facts)["verdict"] == "problem1"
+    facts["kube_proxy"].update(configured_mode="iptables", configured_mode_source="ConfigMap kube-system/kube-proxy")
+    result = classify(facts)
+    assert (result["verdict"], result["starts"]) == ("problem1", "now")
+    assert result["states"]["after_kube_proxy_restart"]["verdict"] == "safe"
+    assert "mode_not_ipvs_next_start" in rules(result)
+
+
+def test_configmap_switching_to_ipvs_is_a_problem_after_the_next_start():
+    facts = node(kernel="5.4.0-42-generic", kp="v1.22.0", crm=1, mode="iptables")
+    assert classify(facts)["verdict"] == "not_applicable"
+    facts["kube_proxy"]["configured_mode"] = "ipvs"
+    result = classify(facts)
+    assert (result["verdict"], result["starts"]) == ("problem1", "after_kube_proxy_restart")
+    assert result["states"]["live"]["verdict"] == "safe"
+
+
+@pytest.mark.parametrize("configured", ["bogus", 3, "IPVS"])
+def test_a_malformed_configured_mode_is_ignored_with_a_warning(configured):
+    facts = node(kernel="6.1.0-18-amd64", crm=1)
+    facts["kube_proxy"]["configured_mode"] = configured
+    result = classify(facts)
+    assert result["verdict"] == "safe" and any("configured kube-proxy mode" in w for w in result["warnings"])
