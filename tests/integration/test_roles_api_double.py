@@ -25,7 +25,7 @@ DOUBLE = os.path.join(REPO, "tests", "k8s_api_double", "server.py")
 STAND_IN = os.path.join(REPO, "molecule", "kube_proxy_mode", "files", "kube-proxy-mode-stand-in.py")
 NODES = {
     # kernel without either fix by version, crm=1, conntrack=1: problem2, no safe pin
-    "node-old": {"kernel": "5.4.0-150-generic", "os": {"ID": "ubuntu", "VERSION_ID": "20.04"},
+    "node-old": {"kernel": "5.4.0-42-generic", "os": {"ID": "ubuntu", "VERSION_ID": "20.04"},
                  "vs": {"conn_reuse_mode": 1, "conntrack": 1, "expire_nodest_conn": 1,
                         "expire_quiescent_template": 1}, "modules": ["ip_vs"]},
     # 6.1 carries both fixes: safe
@@ -134,7 +134,7 @@ def test_os_upgrade_flag(cluster):
     assert [(w["method"], w["path"]) for w in real] == [("PATCH", "/api/v1/nodes/node-old")]
     reason = json.loads(real[0]["body"]["metadata"]["annotations"]["kubenode.io/ipvs-reuse-os-upgrade-reason"])
     assert real[0]["body"]["metadata"]["labels"] == {"kubenode.io/ipvs-reuse-os-upgrade": "true"}
-    assert (reason["verdict"], reason["mitigation"], reason["kernel"]) == ("problem2", "os_upgrade", "5.4.0-150-generic")
+    assert (reason["verdict"], reason["mitigation"], reason["kernel"]) == ("problem2", "os_upgrade", "5.4.0-42-generic")
     fact = json.loads((cluster["tmp"] / "facts" / "node-old" / "ipvs_reuse.fact").read_text())
     assert fact["flagged_at"] == reason["flagged_at"] and fact["verdict"] == "problem2"
     assert not (cluster["tmp"] / "facts" / "node-new" / "ipvs_reuse.fact").exists()
