@@ -23,6 +23,16 @@ def write_file(root, relative, content):
         handle.write(content)
 
 
+def remove_entry(path):
+    """Remove whatever is at path (file, link, or a real directory with its contents), so something else can go there."""
+    import shutil
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
 def write_node(root, spec):
     os.makedirs(root, exist_ok=True)
     if spec.get("kernel") is not None:

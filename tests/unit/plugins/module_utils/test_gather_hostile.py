@@ -30,12 +30,7 @@ def world(tmp_path):
 
 def replace_with_link(root, relative, target):
     path = os.path.join(root, relative)
-    if os.path.lexists(path):
-        if os.path.isdir(path) and not os.path.islink(path):
-            import shutil
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
+    fleetgen.remove_entry(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     os.symlink(target, path)
 

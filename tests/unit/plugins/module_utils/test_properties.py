@@ -142,11 +142,7 @@ def plant(root, relative, entry):
         ancestor = os.path.dirname(ancestor)
     if os.path.realpath(ancestor) != os.path.normpath(ancestor) or not os.path.isdir(ancestor):
         return  # an earlier entry replaced a parent: never write through it (it may point at the host)
-    if os.path.lexists(path):
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
+    fleetgen.remove_entry(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if kind == "content":
         fleetgen.write_file(root, relative, value)
