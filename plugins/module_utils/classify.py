@@ -17,10 +17,10 @@ import re
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import format_version, parse_version
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import format_version, int_or_none, parse_version
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
-    from .versions import format_version, parse_version  # type: ignore
+    from .versions import format_version, int_or_none, parse_version  # type: ignore
 
 SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
 
@@ -114,17 +114,6 @@ def validate_policy(policy):
 def _section(facts, name):
     value = facts.get(name) if isinstance(facts, dict) else None
     return value if isinstance(value, dict) else {}
-
-
-def int_or_none(value):
-    """An integer from an int or a decimal string; None for anything else (bools included)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
 
 
 def _str_or_none(value):

@@ -17,11 +17,11 @@ import re
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import int_or_none
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import int_or_none
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import dig
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
-    from .classify import int_or_none  # type: ignore
+    from .versions import int_or_none  # type: ignore
     from .report import dig  # type: ignore
 
 PREFIX = "ipvs_reuse_"

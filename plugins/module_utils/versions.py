@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, kubenode.ipvs_reuse contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Version numbers as kernels and Kubernetes print them. Pure, standard library only.
+"""Version numbers as kernels and Kubernetes print them, and integers as sysctl files hold them. Pure, standard
+library only.
 
 Shared by the gatherer (on the node) and the classification engine (on the controller),
-so that the node-side module does not carry the engine.
+and by the node-side metrics module, so that no module run on a node carries the engine.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,3 +33,14 @@ def parse_version(text):
 
 def format_version(version):
     return ".".join(str(part) for part in version) if version else "unknown"
+
+
+def int_or_none(value):
+    """An integer from an int or a decimal string; None for anything else (bools included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None

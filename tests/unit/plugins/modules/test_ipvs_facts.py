@@ -4,19 +4,16 @@ The double is a stdlib HTTP server on loopback that answers /proxyMode and /metr
 metrics server does (plain text mode name; Prometheus text with kubernetes_build_info). No kube-proxy
 binary can be installed on these machines.
 """
-import base64
-import glob
 import http.server
-import io
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
-import zipfile
 
 import pytest
+
+from ansiballz import kept_payload_files
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
@@ -71,16 +68,6 @@ def test_live_endpoint_gives_mode_and_version(kube_proxy_double):
 def test_endpoint_that_does_not_answer_is_listed_as_missing():
     facts = gather("/", metrics_url="http://127.0.0.1:9", http_get=http_get)
     assert any(item["item"] == "kube-proxy /proxyMode" for item in facts["missing"])
-
-
-def kept_payload_files(remote_tmp):
-    """{AnsiballZ script: names in its embedded zip} for the module runs Ansible left in remote_tmp."""
-    payloads = {}
-    for script in glob.glob(os.path.join(str(remote_tmp), "ansible-tmp-*", "AnsiballZ_*.py")):
-        with open(script) as handle:
-            encoded = re.search(r"zip_data='([^']*)'", handle.read()).group(1)
-        payloads[script] = zipfile.ZipFile(io.BytesIO(base64.b64decode(encoded))).namelist()
-    return payloads
 
 
 def run_ipvs_facts(tmp_path, args):

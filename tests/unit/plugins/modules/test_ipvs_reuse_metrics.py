@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import fleetgen
+from ansiballz import kept_payload_files
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
 from ansible_collections.kubenode.ipvs_reuse.plugins.modules import ipvs_reuse_metrics
@@ -33,13 +34,13 @@ def run_module(args, check=False, diff=False):
     return json.loads(proc.stdout)
 
 
-def run_ansible(args):
+def run_ansible(args, **env_extra):
     """Run the module through ansible itself (AnsiballZ packs module_utils): returns (status, result)."""
     command = [ANSIBLE, "localhost", "-i", "localhost,", "-c", "local",
                "-e", "ansible_python_interpreter=%s" % sys.executable,
                "-m", "kubenode.ipvs_reuse.ipvs_reuse_metrics", "-a", json.dumps(args)]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal", ANSIBLE_NOCOLOR="1")
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal", ANSIBLE_NOCOLOR="1", **env_extra)
     proc = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=300, check=False)
     head, _sep, body = proc.stdout.partition(" => ")
@@ -129,6 +130,20 @@ def test_through_ansible_first_run_changes_second_does_not(tmp_path):
     status, result = run_ansible({"path": path, "facts": facts})
     assert status == "SUCCESS" and result["refreshed"] is True
     assert samples(path)["ipvs_reuse_conn_reuse_mode"] == 0.0
+
+
+def test_the_node_side_payload_carries_no_classification_engine(tmp_path):
+    """The module runs on every node: AnsiballZ ships the module_utils it imports, and the engine is not one."""
+    remote = tmp_path / "remote"
+    status, _result = run_ansible({"path": str(tmp_path / "ipvs_reuse.prom"), "facts": node_facts(tmp_path)},
+                                  ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(remote))
+    assert status == "CHANGED"
+    payloads = kept_payload_files(remote)
+    assert len(payloads) == 1, payloads
+    names = list(payloads.values())[0]
+    utils = "ansible_collections/kubenode/ipvs_reuse/plugins/module_utils/"
+    assert utils + "metrics.py" in names
+    assert utils + "classify.py" not in names
 
 
 class _RecordingModule(object):
