@@ -72,8 +72,8 @@ def ubuntu_focal_image(releases, booted, sysctl_d=None, files=None):
     as /boot/vmlinuz-<release> (empty here: the gatherer never reads it), /boot/config-<release> with Ubuntu's
     CONFIG_VERSION_SIGNATURE and its Kconfig header naming the release, /lib/modules/<release>/, and the
     /boot/vmlinuz link to the kernel the image boots (/boot/vmlinuz.old to the one before)."""
-    image = {"links": {"lib": "usr/lib", "etc/os-release": "../usr/lib/os-release",
-                                   "boot/vmlinuz": "vmlinuz-" + booted},
+    image = {"boots": booted,  # for the tests; not a file
+             "links": {"lib": "usr/lib", "etc/os-release": "../usr/lib/os-release", "boot/vmlinuz": "vmlinuz-" + booted},
              "sysctl_d": dict(sysctl_d or {}), "files": {
                  "usr/lib/os-release": 'NAME="Ubuntu"\nVERSION="20.04.6 LTS (Focal Fossa)"\nID=ubuntu\n'
                                        'VERSION_ID="20.04"\nPRETTY_NAME="Ubuntu 20.04.6 LTS"\n',

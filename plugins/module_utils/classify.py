@@ -414,7 +414,6 @@ def _classify(facts, policy):
                     "it boots is unknown")
         return _unknown(reasons, "kernel_unknown", text, kernel.get("source") or (
             "/boot, /lib/modules" if facts.get("live") is False else "kernel.release"))
-    os_facts = _section(facts, "os")
     sysctl = _section(facts, "sysctl")
     markers = [name for name, value in sysctl.items() if value is not None]
 
@@ -568,21 +567,26 @@ def _keeper_value(facts):
     return int_or_none(pin.get("value")) if pin.get("keeper") is True else None
 
 
-def _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, which):
-    """Say what kube-proxy writes to conn_reuse_mode at its ``which`` ("next" or "first") start."""
+def _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, which,
+                             line_confidence=False):
+    """Say what kube-proxy writes to conn_reuse_mode at its ``which`` ("next" or "first") start.
+
+    line_confidence: give the release line's own confidence (verified/inferred) to the reasons that rest on it."""
+    confidence = kp_line.get("confidence", "verified") if line_confidence and kp_line is not None else "observed"
     if kp_line is None:
         reasons.add("kube_proxy_unknown", "kube-proxy version %s: what it writes at its %s start is unknown"
                     % (kp_version_text or "not found", which), kp_source)
     elif write is None:
         reasons.add("kube_proxy_uncertain", "kube-proxy %s may or may not write conn_reuse_mode=0 at its %s "
-                    "start on kernel %s" % (kp_version_text, which, format_version(kernel_version)), kp_line["source"])
+                    "start on kernel %s" % (kp_version_text, which, format_version(kernel_version)), kp_line["source"],
+                    confidence)
     elif write == "leave":
         reasons.add("kube_proxy_leaves", "kube-proxy %s leaves conn_reuse_mode as it is on kernel %s"
-                    % (kp_version_text, format_version(kernel_version)), kp_line["source"])
+                    % (kp_version_text, format_version(kernel_version)), kp_line["source"], confidence)
     else:
         reasons.add("kube_proxy_writes", "kube-proxy %s writes conn_reuse_mode=0 at every start on kernel %s "
                     "(it reads only the version number)" % (kp_version_text, format_version(kernel_version)),
-                    kp_line["source"])
+                    kp_line["source"], confidence)
 
 
 def _after_start(value_before, write, keeper_value):
@@ -683,7 +687,8 @@ def _classify_image(facts, policy, reasons, warnings, mode, configured, release,
     switch, state_fixes = _vendor_switch(facts, fixes, reasons, {}, ("after_reboot",))
     keeper_value = _keeper_value(facts)
     write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
-    _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "first")
+    _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "first",
+                             line_confidence=True)
     start_conntrack, start_expire = _start_values(kp_line, boot["expire_nodest_conn"])
     if keeper_value is not None:
         reasons.add("pin_keeper", "a pin keeper re-asserts conn_reuse_mode=%d after each kube-proxy start"
@@ -692,7 +697,7 @@ def _classify_image(facts, policy, reasons, warnings, mode, configured, release,
                                start_expire)}
     classified = _classify_states(states, state_fixes, mode, configured)
     verdict, text = classified["after_reboot"]
-    reasons.add("after_boot_state", "after boot: " + text, "the boot-time values above, then kube-proxy's first start")
+    reasons.add("after_boot_state", "after boot: " + text, "the boot-time values above, then kube-proxy's first start", "inferred")
 
     if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE:
         # Whether this kernel has conn_reuse_mode (RHEL 7 backported it) shows only on a booted node. Without it,
