@@ -278,3 +278,46 @@ def test_ip_vs_unknown_when_a_long_config_is_cut_before_the_option(tmp_path):
                                                          "boot/config-" + release: "# CONFIG_IP_VS is not set\n"}}))
     assert short["kernel"]["config_ip_vs"] == "n" and short["ipvs"]["built"] == "not built"
     assert classify(dict(short, kube_proxy={"mode": "ipvs", "version": "v1.28.4"}))["verdict"] == "unknown"
+
+
+def _guest_images():
+    import glob
+    found = []
+    for suite in ("bullseye", "bookworm"):  # Debian's stock kernels, as tests/guests/build-image.sh installs them
+        found += glob.glob(os.path.expanduser("~/.cache/kubenode-ipvs-reuse/images/%s-*/disk.raw" % suite))
+    return sorted(found)
+
+
+@pytest.mark.skipif(not _guest_images() or not (os.path.exists("/usr/sbin/debugfs") or os.path.exists("/sbin/debugfs")),
+                    reason="no debootstrap guest image (tests/guests/build-image.sh) or no debugfs")
+@pytest.mark.parametrize("image", _guest_images() or [None])
+def test_real_debootstrap_image_gets_a_verdict_from_its_after_boot_state(tmp_path, image):
+    """A real Debian image the project builds for its guests: its files copied out read-only with debugfs."""
+    import subprocess
+    root = tmp_path / "image"
+
+    def debugfs(request):
+        return subprocess.run(["debugfs", "-R", request, image], check=True, capture_output=True, text=True).stdout
+
+    def link(path):
+        return debugfs("stat /" + path).split('Fast link dest: "', 1)[1].split('"', 1)[0]
+
+    release = open(os.path.join(os.path.dirname(image), "release")).read().strip()
+    for directory in ("boot", "proc", "etc/sysctl.d", "usr/lib/sysctl.d", "usr/lib/modules/" + release,
+                      "usr/share/doc/linux-image-" + release):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    for relative in ("boot/config-" + release, "usr/lib/os-release", "etc/sysctl.conf"):
+        debugfs("dump /%s %s" % (relative, root / relative))
+    for name in debugfs("ls /usr/lib/sysctl.d").split():
+        if name.endswith(".conf"):
+            debugfs("dump /usr/lib/sysctl.d/%s %s" % (name, root / "usr/lib/sysctl.d" / name))
+    (root / ("boot/vmlinuz-" + release)).write_bytes(b"")  # the kernel itself is never read
+    for path in ("vmlinuz", "lib", "etc/os-release"):
+        os.symlink(link(path), str(root / path))
+    facts = gather(str(root), proxy_mode="ipvs", kube_proxy_version="v1.28.4")
+    assert facts["live"] is False and facts["kernel"]["release"] == release
+    assert facts["kernel"]["upstream_source"] == "/boot/config-" + release  # Debian's header names it
+    result = classify(facts)
+    # Debian 11/12 kernels are >= 5.10.83 upstream: both fixes; kube-proxy 1.28 leaves the default 1 (row 5)
+    assert (result["verdict"], list(result["states"])) == ("safe", ["after_reboot"]), result["reasons"]
+    assert result["states"]["after_reboot"]["conn_reuse_mode"] == 1
