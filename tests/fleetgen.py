@@ -65,15 +65,18 @@ def write_node(root, spec):
     return root
 
 
-def ubuntu_focal_image(releases, booted, sysctl_d=None, files=None):
+def ubuntu_focal_image(releases, booted, sysctl_d=None, files=None, merged_usr=True):
     """releases: {release: (package version, upstream version)}, as /proc/version_signature would name them.
 
     The files of an Ubuntu 20.04 image (merged /usr) as a mounted image shows them: no live /proc, each kernel
     as /boot/vmlinuz-<release> (empty here: the gatherer never reads it), /boot/config-<release> with Ubuntu's
     CONFIG_VERSION_SIGNATURE and its Kconfig header naming the release, /lib/modules/<release>/, and the
-    /boot/vmlinuz link to the kernel the image boots (/boot/vmlinuz.old to the one before)."""
+    /boot/vmlinuz link to the kernel the image boots (/boot/vmlinuz.old to the one before).
+    merged_usr: /lib is a link to usr/lib (new installs); False keeps a real /lib (a system upgraded from 18.04),
+    as the committed demo must: a link to a directory fails ansible-test's symlinks sanity test."""
+    lib = "usr/lib" if merged_usr else "lib"
     image = {"boots": booted,  # for the tests; not a file
-             "links": {"lib": "usr/lib", "etc/os-release": "../usr/lib/os-release", "boot/vmlinuz": "vmlinuz-" + booted},
+             "links": {"etc/os-release": "../usr/lib/os-release", "boot/vmlinuz": "vmlinuz-" + booted},
              "sysctl_d": dict(sysctl_d or {}), "files": {
                  "usr/lib/os-release": 'NAME="Ubuntu"\nVERSION="20.04.6 LTS (Focal Fossa)"\nID=ubuntu\n'
                                        'VERSION_ID="20.04"\nPRETTY_NAME="Ubuntu 20.04.6 LTS"\n',
@@ -81,6 +84,8 @@ def ubuntu_focal_image(releases, booted, sysctl_d=None, files=None):
                                                           "to\n# prevent some spoofing attacks.\n"
                                                           "net.ipv4.conf.default.rp_filter=2\n"
                                                           "net.ipv4.conf.all.rp_filter=2\n"}}
+    if merged_usr:
+        image["links"]["lib"] = "usr/lib"
     older = [release for release in releases if release != booted]
     if older:
         image["links"]["boot/vmlinuz.old"] = "vmlinuz-" + older[-1]
@@ -92,7 +97,7 @@ def ubuntu_focal_image(releases, booted, sysctl_d=None, files=None):
             "CONFIG_LOCALVERSION=\"\"\n# CONFIG_LOCALVERSION_AUTO is not set\n"
             "CONFIG_VERSION_SIGNATURE=\"Ubuntu %s-%s %s\"\nCONFIG_NETFILTER=y\nCONFIG_IP_VS=m\n"
             % (release, package, flavour, upstream))
-        image["files"]["usr/lib/modules/%s/modules.order" % release] = "kernel/net/netfilter/ipvs/ip_vs.ko\n"
+        image["files"]["%s/modules/%s/modules.order" % (lib, release)] = "kernel/net/netfilter/ipvs/ip_vs.ko\n"
     image["files"].update(files or {})
     return image
 
@@ -225,13 +230,13 @@ DEMO_FLEET = {
         "inventory": {"assess_proxy_mode": "ipvs", "assess_kube_proxy_version": "v1.28.4"},
         "expect": {"verdict": "unknown", "mitigation": "none"},
     },
-    # a golden image as mounted read-only (Ubuntu 20.04, merged /usr): no live /proc, two kernels, /boot/vmlinuz
+    # a golden image as mounted read-only (Ubuntu 20.04): no live /proc, two kernels, /boot/vmlinuz
     # names the one it boots. Assessed by its after-boot state: no sysctl file sets conn_reuse_mode (kernel default
     # 1), kube-proxy 1.21 writes 0 and expire_nodest_conn=1 at its first start, and focal's ABI 150 carries both
     # fixes (row 6). The version comes from the cluster (inventory here), the mode from the image's unit.
     "ubuntu2004-image": dict(ubuntu_focal_image(
         {"5.4.0-100-generic": ("5.4.0-100.113", "5.4.166"), "5.4.0-150-generic": ("5.4.0-150.167", "5.4.231")},
-        booted="5.4.0-150-generic",
+        booted="5.4.0-150-generic", merged_usr=False,
         sysctl_d={"99-kubernetes.conf": "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"},
         files={"etc/systemd/system/kube-proxy.service":
                "[Unit]\nDescription=Kubernetes Kube Proxy\n[Service]\nExecStart=/usr/local/bin/kube-proxy \\\n"
