@@ -173,7 +173,7 @@ ansible_facts:
           C(kernel.upstream_source) names the file. A version equal to the release's own numbers (Ubuntu's header
           and package version name C(5.4.0)) is not taken. C(ipvs.built) says whether C(CONFIG_IP_VS) is built.
           The C(net.ipv4.vs.*) values are the boot-time ones in C(persisted).
-        - For such an image the C(classification) has one state, C(states.after_reboot): the state the image boots
+        - For such an image the C(classification) has one state, C(states.after_reboot), the state the image boots
           into (its sysctl files, else the kernel defaults C(conn_reuse_mode=1), C(conntrack=0),
           C(expire_nodest_conn=0), then kube-proxy's first start). The verdict is that state's, and C(starts) is
           V(after_reboot) (from the first boot) where it has a problem. The reasons say that the node is an offline
