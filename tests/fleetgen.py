@@ -10,6 +10,9 @@ Used by the demo fleet, the unit tests and the benchmark. A spec is a dict:
   files: {"relative/path": "content"}  -> anything else (kube-proxy config, logs, k3s config, ...)
   kube_ipvs0: true                      -> sys/class/net/kube-ipvs0/
   ip_vs_table: "..."                    -> proc/net/ip_vs
+  links: {"relative/path": "target"}   -> symbolic links (an image's /lib -> usr/lib, /boot/vmlinuz -> ...)
+An offline image has no "kernel" (no proc/ at all: git keeps no empty directory, and the gatherer reads a
+missing /proc as it reads an image's empty one); its kernels are files, see ubuntu_focal_image().
 """
 
 import os
@@ -55,7 +58,48 @@ def write_node(root, spec):
         write_file(root, "sys/class/net/kube-ipvs0/operstate", "unknown\n")
     if spec.get("ip_vs_table"):
         write_file(root, "proc/net/ip_vs", spec["ip_vs_table"])
+    for relative, target in sorted((spec.get("links") or {}).items()):
+        path = os.path.join(root, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(target, path)
     return root
+
+
+def ubuntu_focal_image(releases, booted, sysctl_d=None, files=None, merged_usr=True):
+    """releases: {release: (package version, upstream version)}, as /proc/version_signature would name them.
+
+    The files of an Ubuntu 20.04 image (merged /usr) as a mounted image shows them: no live /proc, each kernel
+    as /boot/vmlinuz-<release> (empty here: the gatherer never reads it), /boot/config-<release> with Ubuntu's
+    CONFIG_VERSION_SIGNATURE and its Kconfig header naming the release, /lib/modules/<release>/, and the
+    /boot/vmlinuz link to the kernel the image boots (/boot/vmlinuz.old to the one before).
+    merged_usr: /lib is a link to usr/lib (new installs); False keeps a real /lib (a system upgraded from 18.04),
+    as the committed demo must: a link to a directory fails ansible-test's symlinks sanity test."""
+    lib = "usr/lib" if merged_usr else "lib"
+    image = {"boots": booted,  # for the tests; not a file
+             "links": {"etc/os-release": "../usr/lib/os-release", "boot/vmlinuz": "vmlinuz-" + booted},
+             "sysctl_d": dict(sysctl_d or {}), "files": {
+                 "usr/lib/os-release": 'NAME="Ubuntu"\nVERSION="20.04.6 LTS (Focal Fossa)"\nID=ubuntu\n'
+                                       'VERSION_ID="20.04"\nPRETTY_NAME="Ubuntu 20.04.6 LTS"\n',
+                 "etc/sysctl.d/10-network-security.conf": "# Turn on Source Address Verification in all interfaces "
+                                                          "to\n# prevent some spoofing attacks.\n"
+                                                          "net.ipv4.conf.default.rp_filter=2\n"
+                                                          "net.ipv4.conf.all.rp_filter=2\n"}}
+    if merged_usr:
+        image["links"]["lib"] = "usr/lib"
+    older = [release for release in releases if release != booted]
+    if older:
+        image["links"]["boot/vmlinuz.old"] = "vmlinuz-" + older[-1]
+    for release, (package, upstream) in releases.items():
+        flavour = release.rpartition("-")[2]
+        image["files"]["boot/vmlinuz-" + release] = b""
+        image["files"]["boot/config-" + release] = (
+            "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/x86 %s Kernel Configuration\n#\n"
+            "CONFIG_LOCALVERSION=\"\"\n# CONFIG_LOCALVERSION_AUTO is not set\n"
+            "CONFIG_VERSION_SIGNATURE=\"Ubuntu %s-%s %s\"\nCONFIG_NETFILTER=y\nCONFIG_IP_VS=m\n"
+            % (release, package, flavour, upstream))
+        image["files"]["%s/modules/%s/modules.order" % (lib, release)] = "kernel/net/netfilter/ipvs/ip_vs.ko\n"
+    image["files"].update(files or {})
+    return image
 
 
 KUBEPROXY_VS = {"conn_reuse_mode": 0, "conntrack": 1, "expire_nodest_conn": 1, "expire_quiescent_template": 1}
@@ -186,6 +230,22 @@ DEMO_FLEET = {
         "inventory": {"assess_proxy_mode": "ipvs", "assess_kube_proxy_version": "v1.28.4"},
         "expect": {"verdict": "unknown", "mitigation": "none"},
     },
+    # a golden image as mounted read-only (Ubuntu 20.04): no live /proc, two kernels, /boot/vmlinuz
+    # names the one it boots. Assessed by its after-boot state: no sysctl file sets conn_reuse_mode (kernel default
+    # 1), kube-proxy 1.21 writes 0 and expire_nodest_conn=1 at its first start, and focal's ABI 150 carries both
+    # fixes (row 6). The version comes from the cluster (inventory here), the mode from the image's unit.
+    "ubuntu2004-image": dict(ubuntu_focal_image(
+        {"5.4.0-100-generic": ("5.4.0-100.113", "5.4.166"), "5.4.0-150-generic": ("5.4.0-150.167", "5.4.231")},
+        booted="5.4.0-150-generic", merged_usr=False,
+        sysctl_d={"99-kubernetes.conf": "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"},
+        files={"etc/systemd/system/kube-proxy.service":
+               "[Unit]\nDescription=Kubernetes Kube Proxy\n[Service]\nExecStart=/usr/local/bin/kube-proxy \\\n"
+               "  --config=/var/lib/kube-proxy/kube-proxy-config.yaml\nRestart=on-failure\n",
+               "var/lib/kube-proxy/kube-proxy-config.yaml":
+               "kind: KubeProxyConfiguration\napiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+               "clientConnection:\n  kubeconfig: /var/lib/kube-proxy/kubeconfig\nmode: \"ipvs\"\n"}),
+        inventory={"assess_kube_proxy_version": "v1.21.14"},
+        expect={"verdict": "safe", "mitigation": "none", "kernel_fix": True}),
     "garbled-sysctl": {
         "kernel": "5.4.0-150-generic", "os": _os("ubuntu", "20.04", "Ubuntu 20.04.6 LTS"),
         "vs": dict(KUBEPROXY_VS, conn_reuse_mode="zero?"), "files": _pod_log("v1.22.17"),

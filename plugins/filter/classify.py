@@ -64,7 +64,9 @@ _value:
       description: Whether kube-proxy rewrites the value at start, so the pin must be re-asserted after each start.
       type: bool
     states:
-      description: The sysctl values and verdict now, after kube-proxy's next start, and after a reboot.
+      description:
+        - The sysctl values and verdict now, after kube-proxy's next start, and after a reboot.
+        - For an offline image (facts with C(live=false)) only C(after_reboot), the state it boots into.
       type: dict
     reasons:
       description: The facts and rules that led to the verdict, each with C(rule), C(text) and C(source).

@@ -398,8 +398,11 @@ def _classify(facts, policy):
     kernel_version = parse_version(release)
     if kernel_version is None:
         text = ("the kernel release %r cannot be parsed" % release) if release else "the kernel release is missing"
-        return _unknown(reasons, "kernel_unknown", text, kernel.get("source") or "kernel.release")
-    os_facts = _section(facts, "os")
+        if facts.get("live") is False and not release:
+            text = ("offline image: no kernel in /boot (vmlinuz-<release>) or /lib/modules/<release>, so the kernel "
+                    "it boots is unknown")
+        return _unknown(reasons, "kernel_unknown", text, kernel.get("source") or (
+            "/boot, /lib/modules" if facts.get("live") is False else "kernel.release"))
     sysctl = _section(facts, "sysctl")
     markers = [name for name, value in sysctl.items() if value is not None]
 
@@ -418,17 +421,16 @@ def _classify(facts, policy):
                     "(worst) patch release of its line; %s to settle it"
                     % (kp_version_text, format_version(kp_version), settle), kp_source, "assumed")
 
+    if facts.get("live") is False:
+        return _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, kp_line,
+                               kp_version_text, kp_source, settle)
+
     crm_missing = (sysctl.get("conn_reuse_mode") is None
                    and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
     # Row 9: a kernel without the sysctl always reuses (behaviour of problem 1). Vendor kernels
     # (RHEL 7's 3.10) carry the sysctl under an old number: the file decides, not the number.
     if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE and ipvs.get("sysctl_dir") is True and crm_missing:
-        reasons.add("row9_old_kernel", "kernel %s is older than 4.1 and has no conn_reuse_mode: IPVS always "
-                    "sends a reused port to the old backend" % release, "d752c3645717 (4.1)")
-        if kp_line is not None and kp_line["fails_without_sysctl"]:
-            reasons.add("row9_kube_proxy_fails", "kube-proxy %s cannot start in IPVS mode on this kernel"
-                        % kp_version_text, kp_line["source"])
-        return _decide("problem1", {"fix2": False, "fix1": False}, None, reasons, warnings, policy, {})
+        return _row9_old_kernel(release, kp_line, kp_version_text, reasons, warnings, policy)
 
     if ipvs.get("sysctl_dir") is False:
         return _unknown(reasons, "row8_no_vs_sysctls", "/proc/sys/net/ipv4/vs is missing (ip_vs not loaded?)",
@@ -444,69 +446,27 @@ def _classify(facts, policy):
                         % (", ".join(missing), "; ".join("%s" % errors.get(name, "missing or not a number")
                                                          for name in missing)),
                         "/proc/sys/net/ipv4/vs")
-    # conn_reuse_mode is a small bitmap (0-3), conntrack and expire_nodest_conn are switches: anything else is not
-    # a value a kernel holds, and reading -5 as "at least 1" would invent a state
-    out_of_range = ["%s=%d" % (name, value) for name, value, highest in (
-        ("conn_reuse_mode", crm, 3), ("conntrack", conntrack, 1), ("expire_nodest_conn", expire_nodest, 1))
-        if not 0 <= value <= highest]
+    out_of_range = _out_of_range((("conn_reuse_mode", crm), ("conntrack", conntrack),
+                                  ("expire_nodest_conn", expire_nodest)))
     if out_of_range:
         return _unknown(reasons, "row8_values_out_of_range", "net.ipv4.vs values out of range: %s"
                         % ", ".join(out_of_range), "/proc/sys/net/ipv4/vs")
 
-    fixes, notes = kernel_fixes(release, markers, os_facts, policy["known_kernels"],
-                                _str_or_none(kernel.get("upstream_version")),
-                                _str_or_none(kernel.get("upstream_source")))
-    for rule, text, source, confidence in notes:
-        reasons.add(rule, text, source, confidence)
-    # A vendor switch (TencentOS' conn_reuse_old_conntrack) turns the reuse fix on or off per state: kube-proxy
-    # leaves it alone, a reboot restores the persisted value or the patch's default (1).
-    switch = fixes.get("switch")
-    state_fixes = {"live": fixes, "after_kube_proxy_restart": fixes, "after_reboot": fixes}
-    if switch:
-        persisted_switch = int_or_none(_section(_section(facts, "persisted"), switch).get("value"))
-        for name, value, where in (("live", int_or_none(sysctl.get(switch)), "/proc/sys/net/ipv4/vs/" + switch),
-                                   ("after_reboot", 1 if persisted_switch is None else persisted_switch,
-                                    "sysctl files" if persisted_switch is not None else "the patch's default (1)")):
-            if value == 0:
-                state_fixes[name] = dict(fixes, fix2=False)
-                reasons.add("vendor_switch_off", "%s: net.ipv4.vs.%s=0 (%s) turns the vendor's reuse fix off"
-                            % (name.replace("_", " "), switch, where), K.KNOWN_KERNELS[3]["source"], "verified")
-        state_fixes["after_kube_proxy_restart"] = state_fixes["live"]
+    fixes = _establish_fixes(facts, release, markers, policy, reasons)
+    switch, state_fixes = _vendor_switch(facts, fixes, reasons, sysctl, ("live", "after_reboot"))
+    state_fixes["after_kube_proxy_restart"] = state_fixes["live"]
 
     # The three states the node passes through.
     states = {"live": (crm, conntrack, expire_nodest)}
-    pin = _section(facts, "pin")
-    keeper_value = int_or_none(pin.get("value")) if pin.get("keeper") is True else None
+    keeper_value = _keeper_value(facts)
     write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
-    if kp_line is None:
-        reasons.add("kube_proxy_unknown", "kube-proxy version %s: what it writes at its next start is unknown"
-                    % (kp_version_text or "not found"), kp_source)
-    elif write is None:
-        reasons.add("kube_proxy_uncertain", "kube-proxy %s may or may not write conn_reuse_mode=0 at its next "
-                    "start on kernel %s" % (kp_version_text, format_version(kernel_version)), kp_line["source"])
-    elif write == "leave":
-        reasons.add("kube_proxy_leaves", "kube-proxy %s leaves conn_reuse_mode as it is on kernel %s"
-                    % (kp_version_text, format_version(kernel_version)), kp_line["source"])
-    else:
-        reasons.add("kube_proxy_writes", "kube-proxy %s writes conn_reuse_mode=0 at every start on kernel %s "
-                    "(it reads only the version number)" % (kp_version_text, format_version(kernel_version)),
-                    kp_line["source"])
-
-    def after_start(value_before):
-        if keeper_value is not None:
-            return keeper_value
-        if write == "leave":
-            return value_before
-        return write  # 0, or None when unknown
-    writes_expire = kp_line is not None and kp_line["writes_expire"] is True
-    start_conntrack = 1 if kp_line is not None else None
-    start_expire = 1 if writes_expire else (expire_nodest if kp_line is not None and kp_line["writes_expire"] is False
-                                            else None)
-    states["after_kube_proxy_restart"] = (after_start(crm), start_conntrack, start_expire)
+    _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "next")
+    start_conntrack, start_expire = _start_values(kp_line, expire_nodest)
+    states["after_kube_proxy_restart"] = (_after_start(crm, write, keeper_value), start_conntrack, start_expire)
     persisted = _section(facts, "persisted")
     persisted_crm = int_or_none(_section(persisted, "conn_reuse_mode").get("value"))
     boot_crm = persisted_crm if persisted_crm is not None else K.KERNEL_DEFAULTS["conn_reuse_mode"]
-    states["after_reboot"] = (after_start(boot_crm), start_conntrack, start_expire)
+    states["after_reboot"] = (_after_start(boot_crm, write, keeper_value), start_conntrack, start_expire)
     if keeper_value is not None:
         reasons.add("pin_keeper", "a pin keeper re-asserts conn_reuse_mode=%d after each kube-proxy start"
                     % keeper_value, K.PIN_KEEPER_UNIT)
@@ -514,13 +474,7 @@ def _classify(facts, policy):
         reasons.add("persisted", "conn_reuse_mode=%d is persisted and restored at boot" % persisted_crm,
                     _section(persisted, "conn_reuse_mode").get("file") or "sysctl.d")
 
-    classified = {}
-    for name, (s_crm, s_ct, s_end) in states.items():
-        state_mode = mode if name == "live" else (configured or mode)
-        if state_mode != "ipvs":
-            classified[name] = ("safe", "kube-proxy in %s mode: the IPVS reuse bug does not apply" % state_mode)
-        else:
-            classified[name] = classify_state(s_crm, s_ct, s_end, state_fixes[name])
+    classified = _classify_states(states, state_fixes, mode, configured)
     live_verdict, live_text = classified["live"]
     reasons.add("live_state", "now: " + live_text, "/proc/sys/net/ipv4/vs")
     verdict = live_verdict
@@ -540,15 +494,215 @@ def _classify(facts, policy):
         warnings.append("conntrack=%d, expire_nodest_conn=%d differ from what kube-proxy sets (1, 1): something "
                         "overrode kube-proxy; restore its values (never set conntrack=0: it breaks NodePort)"
                         % (conntrack, expire_nodest))
-    state_summary = dict((name, {"conn_reuse_mode": values[0], "conntrack": values[1],
-                                 "expire_nodest_conn": values[2], "verdict": classified[name][0]})
-                         for name, values in states.items())
-    result = _decide(verdict, fixes, write, reasons, warnings, policy, state_summary,
+    result = _decide(verdict, fixes, write, reasons, warnings, policy, _state_summary(states, classified),
                      expire_nodest=(expire_nodest, start_expire),
                      switch=switch if any(state_fixes[name] is not fixes for name in state_fixes) else None)
     if verdict in ("problem1", "problem2"):
         result["starts"] = next({"live": "now"}.get(name, name) for name in
                                 ("live", "after_kube_proxy_restart", "after_reboot") if classified[name][0] == verdict)
+    result["settle"] = settle
+    return result
+
+
+# ------------------------------------------------------- steps shared by both paths
+
+def _row9_old_kernel(release, kp_line, kp_version_text, reasons, warnings, policy):
+    """Row 9: a kernel older than 4.1 without conn_reuse_mode always reuses (problem 1)."""
+    reasons.add("row9_old_kernel", "kernel %s is older than 4.1 and has no conn_reuse_mode: IPVS always "
+                "sends a reused port to the old backend" % release, "d752c3645717 (4.1)")
+    if kp_line is not None and kp_line["fails_without_sysctl"]:
+        reasons.add("row9_kube_proxy_fails", "kube-proxy %s cannot start in IPVS mode on this kernel"
+                    % kp_version_text, kp_line["source"])
+    return _decide("problem1", {"fix2": False, "fix1": False}, None, reasons, warnings, policy, {})
+
+
+def _out_of_range(values):
+    """conn_reuse_mode is a small bitmap (0-3), conntrack and expire_nodest_conn are switches: anything else is not
+    a value a kernel holds, and reading -5 as "at least 1" would invent a state."""
+    highest = {"conn_reuse_mode": 3, "conntrack": 1, "expire_nodest_conn": 1}
+    return ["%s=%d" % (name, value) for name, value in values if not 0 <= value <= highest[name]]
+
+
+def _establish_fixes(facts, release, markers, policy, reasons):
+    kernel = _section(facts, "kernel")
+    fixes, notes = kernel_fixes(release, markers, _section(facts, "os"), policy["known_kernels"],
+                                _str_or_none(kernel.get("upstream_version")),
+                                _str_or_none(kernel.get("upstream_source")))
+    for rule, text, source, confidence in notes:
+        reasons.add(rule, text, source, confidence)
+    return fixes
+
+
+def _vendor_switch(facts, fixes, reasons, sysctl, state_names):
+    """The fixes per state where a vendor switch (TencentOS' conn_reuse_old_conntrack) turns the reuse fix on or off.
+
+    kube-proxy leaves the switch alone; a boot restores the persisted value or the patch's default (1)."""
+    switch = fixes.get("switch")
+    state_fixes = {"live": fixes, "after_kube_proxy_restart": fixes, "after_reboot": fixes}
+    if switch:
+        persisted_switch = int_or_none(_section(_section(facts, "persisted"), switch).get("value"))
+        for name, value, where in (("live", int_or_none(sysctl.get(switch)), "/proc/sys/net/ipv4/vs/" + switch),
+                                   ("after_reboot", 1 if persisted_switch is None else persisted_switch,
+                                    "sysctl files" if persisted_switch is not None else "the patch's default (1)")):
+            if name in state_names and value == 0:
+                state_fixes[name] = dict(fixes, fix2=False)
+                reasons.add("vendor_switch_off", "%s: net.ipv4.vs.%s=0 (%s) turns the vendor's reuse fix off"
+                            % (name.replace("_", " "), switch, where), K.KNOWN_KERNELS[3]["source"], "verified")
+    return switch, state_fixes
+
+
+def _keeper_value(facts):
+    pin = _section(facts, "pin")
+    return int_or_none(pin.get("value")) if pin.get("keeper") is True else None
+
+
+def _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, which,
+                             line_confidence=False):
+    """Say what kube-proxy writes to conn_reuse_mode at its ``which`` ("next" or "first") start.
+
+    line_confidence: give the release line's own confidence (verified/inferred) to the reasons that rest on it."""
+    confidence = kp_line.get("confidence", "verified") if line_confidence and kp_line is not None else "observed"
+    if kp_line is None:
+        reasons.add("kube_proxy_unknown", "kube-proxy version %s: what it writes at its %s start is unknown"
+                    % (kp_version_text or "not found", which), kp_source)
+    elif write is None:
+        reasons.add("kube_proxy_uncertain", "kube-proxy %s may or may not write conn_reuse_mode=0 at its %s "
+                    "start on kernel %s" % (kp_version_text, which, format_version(kernel_version)), kp_line["source"],
+                    confidence)
+    elif write == "leave":
+        reasons.add("kube_proxy_leaves", "kube-proxy %s leaves conn_reuse_mode as it is on kernel %s"
+                    % (kp_version_text, format_version(kernel_version)), kp_line["source"], confidence)
+    else:
+        reasons.add("kube_proxy_writes", "kube-proxy %s writes conn_reuse_mode=0 at every start on kernel %s "
+                    "(it reads only the version number)" % (kp_version_text, format_version(kernel_version)),
+                    kp_line["source"], confidence)
+
+
+def _after_start(value_before, write, keeper_value):
+    """conn_reuse_mode after kube-proxy's start: a pin keeper's value, else kube-proxy's write (None: unknown)."""
+    if keeper_value is not None:
+        return keeper_value
+    if write == "leave":
+        return value_before
+    return write  # 0, or None when unknown
+
+
+def _start_values(kp_line, expire_before):
+    """(conntrack, expire_nodest_conn) after kube-proxy's start: every line sets conntrack=1; most set
+    expire_nodest_conn=1, the oldest leave it as it was; unknown without a known line."""
+    writes_expire = kp_line is not None and kp_line["writes_expire"] is True
+    start_conntrack = 1 if kp_line is not None else None
+    start_expire = 1 if writes_expire else (expire_before if kp_line is not None and kp_line["writes_expire"] is False
+                                            else None)
+    return start_conntrack, start_expire
+
+
+def _classify_states(states, state_fixes, mode, configured):
+    classified = {}
+    for name, (s_crm, s_ct, s_end) in states.items():
+        state_mode = mode if name == "live" else (configured or mode)
+        if state_mode != "ipvs":
+            classified[name] = ("safe", "kube-proxy in %s mode: the IPVS reuse bug does not apply" % state_mode)
+        else:
+            classified[name] = classify_state(s_crm, s_ct, s_end, state_fixes[name])
+    return classified
+
+
+def _state_summary(states, classified):
+    return dict((name, {"conn_reuse_mode": values[0], "conntrack": values[1],
+                        "expire_nodest_conn": values[2], "verdict": classified[name][0]})
+                for name, values in states.items())
+
+
+# ------------------------------------------------------------- offline images
+
+BOOT_SYSCTLS = ("conn_reuse_mode", "conntrack", "expire_nodest_conn")
+
+
+def _boot_values(facts, reasons):
+    """The net.ipv4.vs values an image boots with: its sysctl files (systemd-sysctl order, gathered as
+    ``persisted``), else the kernel's defaults. Returns ({name: int or None}, [malformed descriptions])."""
+    persisted = _section(facts, "persisted")
+    values, malformed = {}, []
+    for name in BOOT_SYSCTLS:
+        entry = _section(persisted, name)
+        raw = entry.get("value")
+        if raw is None:
+            values[name] = K.KERNEL_DEFAULTS[name]
+            reasons.add("boot_value", "at boot net.ipv4.vs.%s=%d: no sysctl file of the image sets it, so the kernel "
+                        "default holds" % (name, values[name]), K.KERNEL_DEFAULTS_SOURCE, "verified")
+            continue
+        source = _str_or_none(entry.get("file")) or "the image's sysctl files"
+        values[name] = int_or_none(raw)
+        if values[name] is None:
+            malformed.append("%s=%r (%s)" % (name, raw if isinstance(raw, str) else repr(raw), source))
+            continue
+        reasons.add("boot_value", "at boot net.ipv4.vs.%s=%d, set by the image's sysctl file %s (the last assignment "
+                    "in systemd-sysctl order wins)" % (name, values[name], source), source, "observed")
+    return values, malformed
+
+
+def _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, kp_line,
+                    kp_version_text, kp_source, settle):
+    """An offline image (no live /proc): its only state is the one it boots into, after kube-proxy's first start.
+
+    The result's only state is ``after_reboot`` (for an image: from its first boot), and ``starts`` is
+    ``after_reboot`` where that state has a problem."""
+    kernel = _section(facts, "kernel")
+    ipvs = _section(facts, "ipvs")
+    root = _str_or_none(facts.get("root")) or "the given root"
+    reasons.add("offline_image", "offline image (no live /proc below %s): assessed by the state it boots into, "
+                "after kube-proxy's first start; it has no live state" % root, "ipvs_facts live=false", "observed")
+    installed = kernel.get("installed") if isinstance(kernel.get("installed"), list) else []
+    selection = _str_or_none(kernel.get("selection")) or "the kernel found in /boot or /lib/modules"
+    reasons.add("image_kernel", "the image boots kernel %s: %s%s" % (
+        release, selection, "; installed: %s" % ", ".join(str(item)[:80] for item in installed[:8])
+        if len(installed) > 1 else ""), _str_or_none(kernel.get("source")) or "/boot", "observed")
+    if ipvs.get("built") == "not built":
+        return _unknown(reasons, "image_no_ip_vs", "kernel %s is built without IPVS (CONFIG_IP_VS is not set): "
+                        "kube-proxy cannot run in IPVS mode on this image" % release,
+                        "/boot/config-%s" % release)
+
+    boot, malformed = _boot_values(facts, reasons)
+    if malformed:
+        return _unknown(reasons, "boot_values_malformed", "the image's sysctl files set values that are not "
+                        "integers: %s" % ", ".join(malformed), "sysctl files")
+    out_of_range = _out_of_range((name, boot[name]) for name in BOOT_SYSCTLS)
+    if out_of_range:
+        return _unknown(reasons, "boot_values_out_of_range", "the image's sysctl files set net.ipv4.vs values out of "
+                        "range: %s" % ", ".join(out_of_range), "sysctl files")
+
+    fixes = _establish_fixes(facts, release, [], policy, reasons)
+    switch, state_fixes = _vendor_switch(facts, fixes, reasons, {}, ("after_reboot",))
+    keeper_value = _keeper_value(facts)
+    write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
+    _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "first",
+                             line_confidence=True)
+    start_conntrack, start_expire = _start_values(kp_line, boot["expire_nodest_conn"])
+    if keeper_value is not None:
+        reasons.add("pin_keeper", "a pin keeper re-asserts conn_reuse_mode=%d after each kube-proxy start"
+                    % keeper_value, K.PIN_KEEPER_UNIT)
+    states = {"after_reboot": (_after_start(boot["conn_reuse_mode"], write, keeper_value), start_conntrack,
+                               start_expire)}
+    classified = _classify_states(states, state_fixes, mode, configured)
+    verdict, text = classified["after_reboot"]
+    reasons.add("after_boot_state", "after boot: " + text, "the boot-time values above, then kube-proxy's first start", "inferred")
+
+    if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE:
+        # Whether this kernel has conn_reuse_mode (RHEL 7 backported it) shows only on a booted node. Without it,
+        # row 9 applies (problem 1); the verdict is known only where both possibilities agree.
+        if verdict != "problem1":
+            return _unknown(reasons, "image_old_kernel", "kernel %s is older than 4.1: without conn_reuse_mode it "
+                            "has problem 1 (row 9), with a vendor backport it is %s; which one only a booted node "
+                            "shows (/proc/sys/net/ipv4/vs/conn_reuse_mode)" % (release, verdict),
+                            "d752c3645717 (4.1)")
+        reasons.add("image_old_kernel", "kernel %s is older than 4.1: with or without conn_reuse_mode (a vendor "
+                    "backport) it has problem 1 after boot" % release, "d752c3645717 (4.1)", "inferred")
+    result = _decide(verdict, fixes, write, reasons, warnings, policy, _state_summary(states, classified),
+                     expire_nodest=(start_expire, start_expire),
+                     switch=switch if state_fixes["after_reboot"] is not fixes else None)
+    if verdict in ("problem1", "problem2"):
+        result["starts"] = "after_reboot"
     result["settle"] = settle
     return result
 

@@ -400,19 +400,37 @@ def _offline_kernel(node):
     return release, installed, "the newest of %d installed kernels (no /vmlinuz link names one)" % len(installed)
 
 
-def _config_header_upstream(text):
-    """'# Linux/x86 6.1.176 Kernel Configuration' -> '6.1.176'."""
-    for line in list(_lines(text))[:5]:
-        words = line.split()
-        if len(words) >= 4 and words[0] == "#" and words[1].startswith("Linux") and words[3] == "Kernel":
-            match = _UPSTREAM_TOKEN_RE.match(words[2])
-            if match:
-                return match.group(0)
-    return None
+def _config_facts(text):
+    """One pass over /boot/config-<release>: (CONFIG_IP_VS, upstream from CONFIG_VERSION_SIGNATURE, upstream from
+    the Kconfig header).
+
+    Ubuntu's build writes CONFIG_VERSION_SIGNATURE="Ubuntu 5.4.0-150.167-generic 5.4.231" (the text of
+    /proc/version_signature) and names the release, not the upstream version, in the header ('# Linux/x86
+    5.4.0-150-generic Kernel Configuration'); Debian's header names it ('# Linux/x86 6.1.176 Kernel Configuration').
+    A header token counts only when it is a plain version as a whole. CONFIG_IP_VS is "n" only where the file says
+    so or was read to its end without the option (a cut-off read leaves it unknown)."""
+    ip_vs = signature = header = None
+    for index, line in enumerate(_lines(text)):
+        if index < 5 and header is None:
+            words = line.split()
+            if len(words) >= 4 and words[0] == "#" and words[1].startswith("Linux") and words[3] == "Kernel":
+                match = _UPSTREAM_TOKEN_RE.match(words[2])
+                header = match.group(0) if match and match.end() == len(words[2]) else None
+        if signature is None and line.startswith("CONFIG_VERSION_SIGNATURE="):
+            signature = _upstream_from_text(line.partition("=")[2].strip().strip("\"'")) or ""
+        elif ip_vs is None and line.startswith("CONFIG_IP_VS="):
+            ip_vs = line.partition("=")[2].strip()[:8]
+        elif ip_vs is None and line.strip() == "# CONFIG_IP_VS is not set":
+            ip_vs = "n"
+        if ip_vs is not None and signature is not None:
+            break
+    if ip_vs is None and len(text) < MAX_READ:
+        ip_vs = "n"
+    return ip_vs, signature or None, header
 
 
 def _changelog_upstream(data):
-    """First line of a Debian changelog.gz: 'linux-signed-amd64 (6.1.176+1) bookworm-security'."""
+    """First line of a changelog.gz: 'linux-signed-amd64 (6.1.176+1) bookworm-security' -> '6.1.176'."""
     try:
         head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, MAX_GUNZIP)
     except zlib.error:
@@ -426,13 +444,50 @@ def _changelog_upstream(data):
     return None
 
 
+# Where a distribution's package files name the upstream version that the release string hides, in order. Debian
+# calls the linux-image changelog changelog.gz, Ubuntu changelog.Debian.gz.
+KERNEL_CHANGELOGS = ("usr/share/doc/linux-image-%s/changelog.gz", "usr/share/doc/linux-image-%s/changelog.Debian.gz")
+
+
+def _kernel_files(node, release, version, want_upstream):
+    """(config_ip_vs, upstream, upstream_source) from the kernel's own files below the root (an image's only
+    source of the upstream version; a live node's where /proc names none).
+
+    A candidate equal to the release's own numbers tells nothing (Ubuntu's package version 5.4.0-150.167 of
+    release 5.4.0-150-generic): it is skipped and the next source asked."""
+    def telling(candidate):
+        return candidate if candidate and parse_version(candidate) != version else None
+
+    config_ip_vs = None
+    config = node.read("boot/config-" + release, "kernel config", required=False)
+    if config is not None:
+        config_ip_vs, signature, header = _config_facts(config)
+        if not want_upstream:
+            return config_ip_vs, None, None
+        if telling(signature):
+            return config_ip_vs, signature, "/boot/config-%s (CONFIG_VERSION_SIGNATURE)" % release
+        if telling(header):
+            return config_ip_vs, header, "/boot/config-" + release
+    for pattern in KERNEL_CHANGELOGS if want_upstream else ():
+        changelog = pattern % release
+        data = node.read_bytes(changelog, "kernel changelog", required=False, limit=MAX_READ)
+        upstream = telling(_changelog_upstream(data)) if data else None
+        if upstream:
+            return config_ip_vs, upstream, "/" + changelog
+    return config_ip_vs, None, None
+
+
 def gather_kernel(node, live):
     if live:
         release = node.read_value("proc/sys/kernel/osrelease", "kernel release")
         source, installed, selection = "/proc/sys/kernel/osrelease", None, "the running kernel"
     else:
         release, installed, selection = _offline_kernel(node)
-        source = ("/boot/vmlinuz-%s" % release) if release else None
+        source = None
+        if release is not None:
+            source = "/boot/vmlinuz-" + release
+            if not node.exists("boot/vmlinuz-" + release):  # /boot not mounted: only the modules show it
+                source = "/lib/modules/" + release
         if release is None:
             node._note("kernel release", "boot", selection)
     version = parse_version(release) if release and len(release) <= 256 else None
@@ -449,21 +504,9 @@ def gather_kernel(node, live):
         upstream_source = "/proc/version_signature" if _upstream_from_text(signature) else "/proc/sys/kernel/version"
     config_ip_vs = None
     if release:
-        config = node.read("boot/config-" + release, "kernel config", required=False)
-        if config is not None:
-            config_ip_vs = "n"
-            for line in _lines(config):
-                if line.startswith("CONFIG_IP_VS="):
-                    config_ip_vs = line.partition("=")[2].strip()[:8]
-                    break
-            if upstream is None:
-                upstream = _config_header_upstream(config)
-                upstream_source = "/boot/config-" + release if upstream else None
+        config_ip_vs, file_upstream, file_source = _kernel_files(node, release, version, upstream is None)
         if upstream is None:
-            changelog = "usr/share/doc/linux-image-%s/changelog.gz" % release
-            data = node.read_bytes(changelog, "kernel changelog", required=False, limit=MAX_READ)
-            upstream = _changelog_upstream(data) if data else None
-            upstream_source = "/" + changelog if upstream else None
+            upstream, upstream_source = file_upstream, file_source
     return {
         "release": release,
         "version": list(version) if version else None,

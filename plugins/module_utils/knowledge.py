@@ -145,6 +145,8 @@ KUBE_PROXY_CONN_REUSE_FIXED_KERNEL = (5, 9)
 
 # The kernel's own default when nothing sets the value at boot.
 KERNEL_DEFAULTS = {"conn_reuse_mode": 1, "conntrack": 0, "expire_nodest_conn": 0}
+KERNEL_DEFAULTS_SOURCE = ("Linux Documentation/networking/ipvs-sysctl: conn_reuse_mode default 1, conntrack and "
+                          "expire_nodest_conn default 0")
 
 # What the pin_sysctl role installs; the facts module looks for these so the
 # engine knows a pin is kept across kube-proxy restarts.

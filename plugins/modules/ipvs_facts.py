@@ -113,13 +113,30 @@ EXAMPLES = r"""
 - name: Gather and classify the node
   kubenode.ipvs_reuse.ipvs_facts:
 
-# A real image layout: an empty /proc, the kernel in /boot/vmlinuz-<release> and /lib/modules/<release>,
-# its upstream version in /boot/config-<release> or the linux-image changelog, boot-time values in sysctl.d.
-- name: Read a mounted golden image (mounted read-only at /mnt/golden), mode and version known from the cluster
+# A golden image, assessed before it is rolled out. Mount it read-only first, on the machine that runs the task:
+#   guestmount -a golden.qcow2 -i --ro /mnt/image                      (libguestfs, qcow2 or raw)
+#   or: modprobe nbd && qemu-nbd --read-only -c /dev/nbd0 golden.qcow2 && mount -o ro /dev/nbd0p1 /mnt/image
+#   or: dev=$(losetup -r -f -P --show golden.raw) && mount -o ro "${dev}p1" /mnt/image
+# The mounted image has an empty /proc (live=false). It is assessed by what it boots: the kernel
+# /boot/vmlinuz-<release> with /lib/modules/<release> (the one /vmlinuz or /boot/vmlinuz names, else the newest),
+# the upstream version from /boot/config-<release> (Ubuntu's CONFIG_VERSION_SIGNATURE, or the Kconfig header) or
+# the linux-image changelog, the boot-time values from its sysctl files (else the kernel defaults), then what
+# kube-proxy writes at its first start. An image rarely says which kube-proxy will run on it: pass the mode and
+# version the cluster uses.
+- name: Assess the golden image mounted read-only at /mnt/image
   kubenode.ipvs_reuse.ipvs_facts:
-    root: /mnt/golden
+    root: /mnt/image
     proxy_mode: ipvs
     kube_proxy_version: v1.28.4
+
+- name: Stop the image pipeline when the image would boot into a problem
+  ansible.builtin.assert:
+    that: ansible_facts.ipvs_reuse.classification.verdict in ['safe', 'not_applicable']
+    fail_msg: >-
+      the image boots kernel {{ ansible_facts.ipvs_reuse.kernel.release }}
+      ({{ ansible_facts.ipvs_reuse.kernel.selection }}) into
+      {{ ansible_facts.ipvs_reuse.classification.verdict }}:
+      {{ ansible_facts.ipvs_reuse.classification.reasons | map(attribute='text') | join('; ') }}
 
 - name: Declare a site kernel build unfixed, and prefer iptables where pinning cannot help
   kubenode.ipvs_reuse.ipvs_facts:
@@ -150,10 +167,17 @@ ansible_facts:
         - C(live) is V(false) for an image without a live C(/proc). Its kernel is then the one the image boots
           (C(/boot/vmlinuz-<release>) and C(/lib/modules/<release>)). With several, it is the one the C(/vmlinuz)
           link names, else the newest. C(kernel.installed) lists them and C(kernel.selection) says which was
-          chosen and why. C(kernel.upstream_version) comes from C(/boot/config-<release>)'s header or the
-          C(linux-image) changelog where the release hides it, and C(kernel.upstream_source) names the file.
-          C(ipvs.built) says whether C(CONFIG_IP_VS) is built. The C(net.ipv4.vs.*) values are the boot-time ones
-          in C(persisted).
+          chosen and why. Where the release hides the upstream version, C(kernel.upstream_version) comes from
+          C(/boot/config-<release>) (Ubuntu's C(CONFIG_VERSION_SIGNATURE), else a Kconfig header that names a plain
+          version, as Debian's does) or the C(linux-image) changelog (C(changelog.gz), C(changelog.Debian.gz)), and
+          C(kernel.upstream_source) names the file. A version equal to the release's own numbers (Ubuntu's header
+          and package version name C(5.4.0)) is not taken. C(ipvs.built) says whether C(CONFIG_IP_VS) is built.
+          The C(net.ipv4.vs.*) values are the boot-time ones in C(persisted).
+        - For such an image the C(classification) has one state, C(states.after_reboot), the state the image boots
+          into (its sysctl files, else the kernel defaults C(conn_reuse_mode=1), C(conntrack=0),
+          C(expire_nodest_conn=0), then kube-proxy's first start). The verdict is that state's, and C(starts) is
+          V(after_reboot) (from the first boot) where it has a problem. The reasons say that the node is an offline
+          image, which kernel it boots and why, and which file or default each boot-time value comes from.
         - Modes are passed on as written (trimmed); the engine accepts only known modes. Commented lines do not
           count, and for C(kube-proxy.service) the last effective C(ExecStart) wins (an empty one resets).
           A running kube-proxy's C(--config) is read through C(/proc/<pid>/root).

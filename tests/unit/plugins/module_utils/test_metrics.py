@@ -79,7 +79,8 @@ def test_demo_node_metrics_parse_and_match_the_facts(tmp_path, name):
         assert one(samples, "ipvs_reuse_recommended_conn_reuse_mode") == float(expect["pin_value"])
     else:
         assert "ipvs_reuse_recommended_conn_reuse_mode" not in samples
-    info = one(samples, "ipvs_reuse_node_info", kernel=fleetgen.DEMO_FLEET[name]["kernel"])
+    spec = fleetgen.DEMO_FLEET[name]
+    info = one(samples, "ipvs_reuse_node_info", kernel=spec.get("kernel") or spec["boots"])  # an image: what it boots
     assert info == 1.0
     assert one(samples, TIMESTAMP_METRIC) == 1764151200.5
 
