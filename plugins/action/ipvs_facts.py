@@ -34,7 +34,7 @@ from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify impor
 from ansible_collections.kubenode.ipvs_reuse.plugins.modules.ipvs_facts import ARGUMENT_SPEC
 from ansible_collections.kubenode.ipvs_reuse.plugins.plugin_utils.cluster_facts import merge_cluster_facts
 from ansible_collections.kubenode.ipvs_reuse.plugins.plugin_utils.lean_payload import (
-    TOO_OLD_KEY, LeanUnavailable, last_json_object, node_program)
+    TOO_OLD_KEY, LeanUnavailable, encoded_program, last_json_object, node_program)
 
 MODULE = "kubenode.ipvs_reuse.ipvs_facts"
 # Options the action plugin consumes; the node sees their defaults, whichever the transport.
@@ -44,6 +44,13 @@ CONTROLLER_SPEC = dict(ARGUMENT_SPEC, root=dict(ARGUMENT_SPEC["root"], type="str
 # Linux refuses a single argument longer than 128 KiB; the program goes in one when pipelining is off.
 MAX_COMMAND_ARGUMENT = 100 * 1024
 AUTO_INTERPRETER = ("auto", "auto_legacy", "auto_silent", "auto_legacy_silent")
+# -S: no site module, no site-packages (the gatherer needs only the standard library); any Python accepts it.
+PYTHON_OPTIONS = "-S"
+
+try:  # read the gatherer's sources now, in Ansible's main process, once for every worker forked after (see there)
+    encoded_program()
+except (LeanUnavailable, OSError):
+    pass  # said again, with the warning, by each task that tries the lean transport
 
 
 def checked_policy(value):
@@ -147,9 +154,10 @@ class ActionModule(ActionBase):
         python = self._node_python(task_vars, facts)
         environment = self._compute_environment_string()
         if self._connection.is_pipelining_enabled():
-            command, in_data = " ".join(part for part in (environment.strip(), python) if part), program.encode("utf-8")
+            command, in_data = " ".join(part for part in (environment.strip(), python, PYTHON_OPTIONS) if part), program.encode("utf-8")
         elif len(program) <= MAX_COMMAND_ARGUMENT:
-            command, in_data = " ".join(part for part in (environment.strip(), python, "-c", shlex.quote(program)) if part), None
+            command, in_data = " ".join(part for part in (environment.strip(), python, PYTHON_OPTIONS, "-c", shlex.quote(program))
+                                       if part), None
         else:
             raise LeanUnavailable("the program (%d bytes) is too long for a command line; enable pipelining" % len(program))
         output = self._low_level_execute_command(command, sudoable=True, in_data=in_data)

@@ -16,7 +16,6 @@ __metaclass__ = type
 import json
 import os
 import sys
-import traceback
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
@@ -76,6 +75,8 @@ def lean_main(params):
     try:
         result = gather_result(params, urllib_get)
     except Exception as exc:  # noqa: BLE001 - reported to the controller, whatever it is
+        import traceback  # only here: its import costs more than a gather
+
         result = {"failed": True, "msg": "the ipvs_facts gatherer crashed on the node: %s: %s" % (type(exc).__name__, exc),
                   "exception": traceback.format_exc()}
     result["invocation"] = {"module_args": params}

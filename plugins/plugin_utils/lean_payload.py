@@ -18,11 +18,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ast
-import base64
+import binascii
 import importlib
 import json
 import os
+import re
 import zlib
 
 UTILS = "ansible_collections.kubenode.ipvs_reuse.plugins.module_utils"
@@ -35,19 +35,22 @@ sys.path[:] = [entry for entry in sys.path if entry]
 if sys.version_info < %(min)r:
     sys.stdout.write('{"%(too_old)s": "%%d.%%d.%%d"}\\n' %% tuple(sys.version_info[:3]))
     sys.exit(0)
-import base64, zlib
-exec(zlib.decompress(base64.b64decode("%(program)s")).decode("utf-8"))
+import binascii, zlib
+exec(zlib.decompress(binascii.a2b_base64("%(program)s")).decode("utf-8"))
+lean_main(%(params)s)
 """
 
-PROGRAM = """import importlib.abc, importlib.util, sys
+# Plain classes rather than importlib.abc's (whose import costs more than the gatherer's own work).
+PROGRAM = """import sys
+from importlib.machinery import ModuleSpec
 SOURCES = %(sources)r
 PACKAGES = %(packages)r
 
 
-class EmbeddedSources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class EmbeddedSources:
     def find_spec(self, name, path=None, target=None):
         if name in SOURCES or name in PACKAGES:
-            return importlib.util.spec_from_loader(name, self, is_package=name in PACKAGES)
+            return ModuleSpec(name, self, is_package=name in PACKAGES)
         return None
 
     def create_module(self, spec):
@@ -61,7 +64,6 @@ class EmbeddedSources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 sys.meta_path.insert(0, EmbeddedSources())
 from %(entry)s import lean_main
-lean_main(%(params)r)
 """
 
 
@@ -80,24 +82,28 @@ def _utils_file(name):
     return None
 
 
-def _imported_names(tree):
-    """Every module name an import statement of tree names (relative ones as UTILS.x), with the names imported."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, ()
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: a sibling in module_utils (the collection's files use only level 1)
-                base = UTILS + ("." + node.module if node.module else "")
-            else:
-                base = node.module or ""
-            yield base, tuple(alias.name for alias in node.names)
+# An import statement at the start of a line: "from X import a, b" (parenthesized over lines too) or "import X".
+# A scan rather than ast.parse: it runs for every node (each in its own worker process) and costs a tenth.
+_IMPORT_RE = re.compile(r"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)|import[ \t]+([^\n#]+))", re.M)
 
 
-def _dependencies(tree):
-    """The collection module_utils that tree imports; LeanUnavailable for an import only AnsiballZ would carry."""
+def _imported_names(text):
+    """(module, names imported from it) for every import statement of text; relative modules as UTILS.x."""
+    for match in _IMPORT_RE.finditer(text):
+        module, names, plain = match.groups()
+        if plain is not None:
+            for part in plain.split(","):
+                yield part.split()[0] if part.split() else "", ()
+            continue
+        if module.startswith("."):  # relative: a sibling in module_utils (the collection's files use only level 1)
+            module = UTILS + ("." + module.lstrip(".") if module.strip(".") else "")
+        yield module, tuple(part.split()[0] for part in names.strip("()").replace("\n", " ").split(",") if part.split())
+
+
+def _dependencies(text):
+    """The collection module_utils that text imports; LeanUnavailable for an import only AnsiballZ would carry."""
     found = set()
-    for module, names in _imported_names(tree):
+    for module, names in _imported_names(text):
         if module == UTILS:  # from ...module_utils import knowledge
             found.update(UTILS + "." + name for name in names)
         elif module.startswith(UTILS + "."):
@@ -123,7 +129,7 @@ def embedded_sources(entry=ENTRY):
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
         sources[name] = text
-        pending.extend(sorted(_dependencies(ast.parse(text, path)) - set(sources)))
+        pending.extend(sorted(_dependencies(text) - set(sources)))
     return sources
 
 
@@ -136,16 +142,34 @@ def packages_of(names):
     return sorted(packages)
 
 
-def node_program(params, sources=None):
-    """The Python text the node runs: the bootstrap with the program, sources and params inside.
+_INSTALLED = []  # the encoded program of the installed sources, once per process; see encoded_program
 
-    params must be plain JSON data (the options as the module would see them after validation).
+
+def encoded_program(sources=None):
+    """The program (the import hook and the sources) compressed and base64-encoded, for sources or the installed ones.
+
+    The installed ones are read once per process. The action plugin asks for them when it is imported, which
+    Ansible does once in its main process (the strategy loads the action's class) before it forks a worker per
+    host and task; each worker then finds them ready instead of reading and compressing them again.
     """
-    sources = embedded_sources() if sources is None else sources
-    program = PROGRAM % {"sources": sources, "packages": packages_of(sources), "entry": ENTRY,
-                         "params": json.loads(json.dumps(params))}
-    encoded = base64.b64encode(zlib.compress(program.encode("utf-8"), 9)).decode("ascii")
-    return BOOTSTRAP % {"min": MIN_PYTHON, "too_old": TOO_OLD_KEY, "program": encoded}
+    if sources is None and _INSTALLED:
+        return _INSTALLED[0]
+    chosen = embedded_sources() if sources is None else sources
+    program = PROGRAM % {"sources": chosen, "packages": packages_of(chosen), "entry": ENTRY}
+    encoded = binascii.b2a_base64(zlib.compress(program.encode("utf-8"), 9)).decode("ascii").strip()
+    if sources is None:
+        _INSTALLED.append(encoded)
+    return encoded
+
+
+def node_program(params, sources=None):
+    """The Python text the node runs: the bootstrap with the program inside, then the call with params.
+
+    params must be plain JSON data (the options as the module would see them after validation). They are passed
+    as ASCII JSON text, so that any Python, 2.x included, parses the bootstrap and reaches the version check.
+    """
+    return BOOTSTRAP % {"min": MIN_PYTHON, "too_old": TOO_OLD_KEY, "program": encoded_program(sources),
+                        "params": "__import__('json').loads(%r)" % json.dumps(params, sort_keys=True)}
 
 
 def last_json_object(stdout):

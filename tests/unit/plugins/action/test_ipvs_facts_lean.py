@@ -4,7 +4,6 @@ The program is run directly with this Python (fast), then through ansible (conne
 fleet, against the module transport, with fake node Pythons that are too old, print garbage, exit 1 or do
 not exist.
 """
-import ast
 import json
 import os
 import subprocess
@@ -44,8 +43,12 @@ def test_payload_carries_the_gatherer_and_what_it_imports_but_nothing_of_ansible
 
 def test_an_import_only_ansiballz_carries_refuses_the_lean_transport():
     with pytest.raises(lean_payload.LeanUnavailable, match="ansible.module_utils.urls"):
-        lean_payload._dependencies(ast.parse("from ansible.module_utils.urls import open_url\n"))
-    assert lean_payload._dependencies(ast.parse("import os\nfrom . import knowledge as K\n")) == {UTILS + ".knowledge"}
+        lean_payload._dependencies("import os\n    from ansible.module_utils.urls import open_url  # late\n")
+    with pytest.raises(lean_payload.LeanUnavailable, match="ansible_collections.other.coll.plugins.module_utils.x"):
+        lean_payload._dependencies("import json, ansible_collections.other.coll.plugins.module_utils.x as x\n")
+    text = ("from __future__ import absolute_import\nimport os, re\nfrom . import knowledge as K\n"
+            "from %s import (\n    versions,\n    metrics as M,\n)\nfrom .report import render  # why\n" % UTILS)
+    assert lean_payload._dependencies(text) == set(UTILS + "." + name for name in ("knowledge", "versions", "metrics", "report"))
 
 
 def test_program_prints_the_module_result(tmp_path):
@@ -84,7 +87,8 @@ def test_a_gatherer_crash_is_a_failed_result_with_the_traceback():
 
 def test_bootstrap_answers_too_old_before_reading_the_program():
     # the same bootstrap with a bar no Python reaches stands in for an old Python (and its program is never decoded)
-    program = lean_payload.BOOTSTRAP % {"min": (99, 0), "too_old": lean_payload.TOO_OLD_KEY, "program": "!!not base64"}
+    program = lean_payload.BOOTSTRAP % {"min": (99, 0), "too_old": lean_payload.TOO_OLD_KEY, "program": "!!not base64",
+                                        "params": "None"}
     code, stdout, unused_stderr = run_program(program)
     assert code == 0
     assert json.loads(stdout) == {lean_payload.TOO_OLD_KEY: "%d.%d.%d" % sys.version_info[:3]}
@@ -106,7 +110,7 @@ def test_last_json_object(stdout, found):
 
 FAKE_PYTHONS = {
     # pretends to be Python 3.6 for the lean bootstrap and runs the real Python for the module
-    "old": '#!/bin/sh\nif [ "$1" = "-c" ] || [ $# -eq 0 ]; then echo \'{"%s": "3.6.9"}\'; exit 0; fi\nexec %s "$@"\n'
+    "old": '#!/bin/sh\nif [ "$1" = "-S" ]; then echo \'{"%s": "3.6.9"}\'; exit 0; fi\nexec %s "$@"\n'
            % (lean_payload.TOO_OLD_KEY, sys.executable),
     "garbage": "#!/bin/sh\necho 'this is not JSON'\n",
     "exits1": "#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nexit 1\n",
