@@ -43,6 +43,7 @@ CONTROLLER_OPTIONS = ("policy", "cluster", "cluster_node_name", "transport")
 CONTROLLER_SPEC = dict(ARGUMENT_SPEC, root=dict(ARGUMENT_SPEC["root"], type="str"))
 # Linux refuses a single argument longer than 128 KiB; the program goes in one when pipelining is off.
 MAX_COMMAND_ARGUMENT = 100 * 1024
+VALIDATOR = ArgumentSpecValidator(CONTROLLER_SPEC)  # built once, in Ansible's main process (see below)
 AUTO_INTERPRETER = ("auto", "auto_legacy", "auto_silent", "auto_legacy_silent")
 # -S: no site module, no site-packages (the gatherer needs only the standard library); any Python accepts it.
 PYTHON_OPTIONS = "-S"
@@ -66,7 +67,7 @@ def checked_policy(value):
 def checked_params(args):
     """(the options as the module would see them after validation, the transport) or (None, the error message
     AnsibleModule would give). The options the action plugin consumes are at their defaults."""
-    validation = ArgumentSpecValidator(CONTROLLER_SPEC).validate(args)
+    validation = VALIDATOR.validate(args)
     if validation.error_messages:
         message = validation.errors.msg
         if isinstance(validation.errors[0], UnsupportedError):
