@@ -154,13 +154,15 @@ class ActionModule(ActionBase):
         facts = {}
         python = self._node_python(task_vars, facts)
         environment = self._compute_environment_string()
+        words = [environment.strip(), python, PYTHON_OPTIONS]
+        in_data = None
         if self._connection.is_pipelining_enabled():
-            command, in_data = " ".join(part for part in (environment.strip(), python, PYTHON_OPTIONS) if part), program.encode("utf-8")
+            in_data = program.encode("utf-8")  # Python reads its program from stdin
         elif len(program) <= MAX_COMMAND_ARGUMENT:
-            command, in_data = " ".join(part for part in (environment.strip(), python, PYTHON_OPTIONS, "-c", shlex.quote(program))
-                                       if part), None
+            words += ["-c", shlex.quote(program)]
         else:
             raise LeanUnavailable("the program (%d bytes) is too long for a command line; enable pipelining" % len(program))
+        command = " ".join(word for word in words if word)
         output = self._low_level_execute_command(command, sudoable=True, in_data=in_data)
         node_result = self._lean_result(python, output)
         if facts:
@@ -208,4 +210,3 @@ class ActionModule(ActionBase):
         if not self._task.delegate_to or self._task.delegate_facts:
             facts["discovered_interpreter_python"] = discovered
         return discovered
-

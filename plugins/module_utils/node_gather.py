@@ -44,11 +44,9 @@ def gather_result(params, http_get):
 
 
 def urllib_get(url, timeout=2):
-    """The body of a local endpoint without proxies or redirects (as the module's open_url call), or None."""
-    try:
-        from urllib.request import HTTPRedirectHandler, ProxyHandler, build_opener
-    except ImportError:  # pragma: no cover - Python 2, which the lean transport never runs on
-        return None
+    """The body of a local endpoint (no proxies, no redirects), or None when it does not answer."""
+    # imported here: only live nodes query the endpoint, offline roots skip the import cost
+    from urllib.request import HTTPRedirectHandler, ProxyHandler, build_opener
 
     class NoRedirect(HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):

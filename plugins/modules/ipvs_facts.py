@@ -194,7 +194,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.node_gather import MAX_ENDPOINT_READ, gather_result
+# the same endpoint reader as the lean transport: no proxies, no redirects (module_utils/node_gather.py)
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.node_gather import gather_result, urllib_get as http_get
 
 # Also checked on the controller by the action plugin before the node is contacted (plugins/action/ipvs_facts.py).
 ARGUMENT_SPEC = dict(
@@ -208,21 +209,6 @@ ARGUMENT_SPEC = dict(
     cluster_node_name=dict(type="str"),  # consumed by the action plugin
     transport=dict(type="str", default="auto", choices=["auto", "module"]),  # consumed by the action plugin
 )
-
-
-def http_get(url, timeout=2):
-    """Return the body of a local endpoint, or None when it does not answer."""
-    # imported here: only live nodes query the endpoint, offline roots skip the import cost
-    from ansible.module_utils.urls import open_url
-
-    try:
-        response = open_url(url, timeout=timeout, use_proxy=False, follow_redirects="none")
-        try:
-            return response.read(MAX_ENDPOINT_READ).decode("utf-8", "replace")
-        finally:
-            response.close()
-    except Exception:  # noqa: BLE001 - any failure means "no answer"
-        return None
 
 
 def main():

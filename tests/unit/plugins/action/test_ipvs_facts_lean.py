@@ -158,12 +158,19 @@ def test_lean_and_module_give_the_same_result_on_the_demo_fleet(tmp_path):
 
 
 def test_lean_with_pipelining_gives_the_same_result(tmp_path):
-    """Pipelining on: the program goes on the Python's stdin instead of its command line."""
-    tasks = [dict(facts_task("lean", "auto"), vars={"ansible_pipelining": True}), facts_task("module", "module")]
+    """Pipelining on: the program goes on the Python's stdin instead of its command line. The task's environment
+    reaches the node's Python, and the root is expanded there (as AnsibleModule's path type does)."""
+    environment = {"environment": {"LEAN_TEST_ROOT": "{{ assess_node_root }}"}}
+    tasks = [dict(facts_task("lean", "auto"), vars={"ansible_pipelining": True}), facts_task("module", "module"),
+             dict(facts_task("lean, environment", "auto", root="$LEAN_TEST_ROOT"), **environment),
+             dict(facts_task("module, environment", "module", root="$LEAN_TEST_ROOT"), **environment)]
     results = run_playbook(tmp_path, tasks, limit="debian11-persisted0,garbled-sysctl")
     assert sorted(results["lean"]) == ["debian11-persisted0", "garbled-sysctl"]
     for node, lean in results["lean"].items():
         assert lean == results["module"][node], node
+        assert results["lean, environment"][node] == results["module, environment"][node], node
+        facts = results["lean, environment"][node]["ansible_facts"]["ipvs_reuse"]
+        assert facts["root"] == lean["ansible_facts"]["ipvs_reuse"]["root"] == os.path.join(REPO, "demo", "nodes", node)
 
 
 def test_lean_with_become_runs_as_the_become_user(tmp_path):
