@@ -63,13 +63,10 @@ def urllib_get(url, timeout=2):
 
 
 def lean_main(params):
-    """Print the result for params (options checked on the controller) as one JSON line on stdout.
-
-    A ``path`` option is expanded here, on the node, as AnsibleModule's type check would (``~`` is the
-    home of the user the task runs as). A crash of the gatherer is reported as a failed result, with the
+    """Print the result for params (options checked on the controller, the root expanded on the node by the lean
+    program) as one JSON line on stdout. A crash of the gatherer is reported as a failed result, with the
     traceback, rather than as a bare exit status.
     """
-    params = dict(params, root=os.path.expanduser(os.path.expandvars(params["root"])))
     try:
         result = gather_result(params, urllib_get)
     except Exception as exc:  # noqa: BLE001 - reported to the controller, whatever it is

@@ -37,7 +37,7 @@ if sys.version_info < %(min)r:
     sys.exit(0)
 import binascii, zlib
 exec(zlib.decompress(binascii.a2b_base64("%(program)s")).decode("utf-8"))
-lean_main(%(params)s)
+lean_main(node_params(%(params)s))
 """
 
 # Plain classes rather than importlib.abc's (whose import costs more than the gatherer's own work).
@@ -60,6 +60,12 @@ class EmbeddedSources:
         if module.__name__ in SOURCES:
             module.__file__ = "<kubenode.ipvs_reuse lean>/" + module.__name__.rsplit(".", 1)[-1] + ".py"
             exec(compile(SOURCES[module.__name__], module.__file__, "exec"), module.__dict__)
+
+
+def node_params(params):
+    # the path option expanded on the node, as AnsibleModule's type=path does (~: the home of the command's user)
+    import os
+    return dict(params, root=os.path.expanduser(os.path.expandvars(params["root"])))
 
 
 sys.meta_path.insert(0, EmbeddedSources())
