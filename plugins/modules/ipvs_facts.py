@@ -88,6 +88,19 @@ options:
   cluster_node_name:
     description: The Kubernetes Node name of this host, for the kernel cross-check against the Node's C(nodeInfo).
     type: str
+  transport:
+    description:
+      - How the gatherer reaches the node. Both ways give the same facts and the same result.
+      - V(auto) sends only the gatherer's standard-library code (no AnsiballZ wrapper, no temporary files) and runs
+        it with the node's Python (C(ansible_python_interpreter) or the discovered one) in one command, as any
+        command of the connection, with C(become) if set. Where that cannot work (a connection without a POSIX
+        shell, such as Windows or network devices, or a Python older than 3.8 on the node) it runs the module
+        instead, with a one-line warning.
+      - V(module) always runs this module the usual way.
+      - Applied on the controller by the module's action plugin; it is not sent to the node.
+    type: str
+    choices: [auto, module]
+    default: auto
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -203,50 +216,31 @@ ansible_facts:
             - {rule: mode_ipvs, text: kube-proxy runs in IPVS mode, source: "..."}
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
+# the same endpoint reader as the lean transport: no proxies, no redirects (module_utils/node_gather.py)
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.node_gather import gather_result, urllib_get as http_get
 
-
-def http_get(url, timeout=2):
-    """Return the body of a local endpoint, or None when it does not answer."""
-    # imported here: only live nodes query the endpoint, offline roots skip the import cost
-    from ansible.module_utils.urls import open_url
-
-    try:
-        response = open_url(url, timeout=timeout, use_proxy=False, follow_redirects="none")
-        try:
-            return response.read(1024 * 1024).decode("utf-8", "replace")
-        finally:
-            response.close()
-    except Exception:  # noqa: BLE001 - any failure means "no answer"
-        return None
+# Also checked on the controller by the action plugin before the node is contacted (plugins/action/ipvs_facts.py).
+ARGUMENT_SPEC = dict(
+    root=dict(type="path", default="/"),
+    proxy_mode=dict(type="str"),
+    kube_proxy_version=dict(type="str"),
+    metrics_url=dict(type="str", default="http://127.0.0.1:10249"),
+    gather_timeout=dict(type="float", default=15.0),
+    policy=dict(type="dict", default={}),  # consumed by the action plugin
+    cluster=dict(type="dict"),  # consumed by the action plugin
+    cluster_node_name=dict(type="str"),  # consumed by the action plugin
+    transport=dict(type="str", default="auto", choices=["auto", "module"]),  # consumed by the action plugin
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            proxy_mode=dict(type="str"),
-            kube_proxy_version=dict(type="str"),
-            metrics_url=dict(type="str", default="http://127.0.0.1:10249"),
-            gather_timeout=dict(type="float", default=15.0),
-            policy=dict(type="dict", default={}),  # consumed by the action plugin
-            cluster=dict(type="dict"),  # consumed by the action plugin
-            cluster_node_name=dict(type="str"),  # consumed by the action plugin
-        ),
-        supports_check_mode=True,
-    )
-    if not os.path.isdir(module.params["root"]):
-        module.fail_json(msg="root %s is not a directory: give the node's root file system" % module.params["root"])
-    facts = gather(root=module.params["root"], proxy_mode=module.params["proxy_mode"],
-                   kube_proxy_version=module.params["kube_proxy_version"],
-                   metrics_url=module.params["metrics_url"], http_get=http_get,
-                   deadline=module.params["gather_timeout"])
-    # policy and classification are the action plugin's (plugins/action/ipvs_facts.py), on the controller
-    module.exit_json(changed=False, ansible_facts={"ipvs_reuse": facts})
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = gather_result(module.params, http_get)
+    if result.get("failed"):
+        module.fail_json(msg=result["msg"])
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def run_ipvs_facts(tmp_path, args):
 def test_module_end_to_end_gathers_on_the_node_and_classifies_on_the_controller(tmp_path, kube_proxy_double):
     """The real module through ansible on the live root: read-only, classified, and the node's payload
     carries the gatherer but not the classification engine (the action plugin classifies)."""
-    result = run_ipvs_facts(tmp_path, {"metrics_url": kube_proxy_double})
+    result = run_ipvs_facts(tmp_path, {"metrics_url": kube_proxy_double, "transport": "module"})
     assert result["changed"] is False
     facts = result["ansible_facts"]["ipvs_reuse"]
     assert facts["kube_proxy"]["mode"] == "ipvs"
@@ -114,3 +114,13 @@ def test_policy_reaches_the_classification(tmp_path):
     facts = run_ipvs_facts(tmp_path, {"root": PIN_NODE_ROOT, "metrics_url": "", "policy": policy})["ansible_facts"]["ipvs_reuse"]
     assert facts["classification"] == classify(facts, policy)
     assert facts["classification"]["mitigation"] == "switch_iptables"
+
+
+def test_lean_transport_leaves_no_file_on_the_node(tmp_path, kube_proxy_double):
+    """The default transport runs the gatherer in one command: nothing is written on the node, even with
+    ANSIBLE_KEEP_REMOTE_FILES, and the result is classified as with the module."""
+    result = run_ipvs_facts(tmp_path, {"metrics_url": kube_proxy_double})
+    facts = result["ansible_facts"]["ipvs_reuse"]
+    assert (facts["kube_proxy"]["mode"], facts["kube_proxy"]["version"]) == ("ipvs", "v1.28.4")
+    assert facts["classification"] == classify(facts, None)
+    assert not (tmp_path / "remote").exists() or os.listdir(str(tmp_path / "remote")) == []
