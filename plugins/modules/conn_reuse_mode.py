@@ -43,9 +43,8 @@ attributes:
     support: full
 notes:
   - Runs on the node with the Python standard library only (Python 3.8 or later).
+  - The P(kubenode.ipvs_reuse.pin_sysctl#role) role uses this module.
 seealso:
-  - ref: kubenode.ipvs_reuse.pin_sysctl role
-    description: The role that uses this module.
   - module: ansible.posix.sysctl
 """
 

@@ -61,10 +61,8 @@ attributes:
     support: full
 notes:
   - Runs on the node with the Python standard library only (Python 3.8 or later).
+  - The P(kubenode.ipvs_reuse.pin_sysctl#role) role uses this module.
   - Meant for small configuration files; the whole content is kept in the record.
-seealso:
-  - ref: kubenode.ipvs_reuse.pin_sysctl role
-    description: The role that uses this module.
 """
 
 EXAMPLES = r"""

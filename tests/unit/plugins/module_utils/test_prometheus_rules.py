@@ -2,6 +2,7 @@
 unit tests fire the alerts over series rendered by ipvs_reuse_metrics' own code from the demo fleet."""
 import math
 import os
+import re
 import shutil
 import subprocess
 
@@ -72,6 +73,36 @@ def test_alerts_fire_for_demo_nodes_with_problems(tmp_path):
             {"eval_time": "1h", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": []},
         ]}]}
     path = tmp_path / "rules_test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kernel_fix_regressed_fires_when_a_node_boots_an_unfixed_kernel(tmp_path):
+    """One node, assessed on an up-to-date Ubuntu 20.04 kernel for an hour, then on an old focal kernel (a rollback
+    to an older build): the series are what the module's metrics code writes for each of the two assessments."""
+    before, after = demo_facts(tmp_path, "ubuntu2004-kp121"), demo_facts(tmp_path, "ubuntu2004-old-kernel")
+    assert before["classification"]["kernel_fix"] is True and after["classification"]["kernel_fix"] is False
+    values = {}
+    for facts in (before, after):
+        for metric, selector, value in series_of(render_metrics(facts, timestamp=0), "node-a"):
+            values.setdefault("%s{%s}" % (metric, selector), []).append(value)
+    lost = []
+    input_series = []
+    for series, (first, second) in ((series, pair) for series, pair in values.items() if len(pair) == 2):
+        input_series.append({"series": series, "values": "%s+0x59 %s+0x60" % tuple(
+            "NaN" if math.isnan(value) else repr(value) for value in (first, second))})
+        if series.startswith("ipvs_reuse_kernel_fix{") and first == 1 and second == 0:
+            lost.append(dict(re.findall(r'(\w+)="([^"]*)"', series)))
+    assert sorted(fix["fix"] for fix in lost) == ["reuse", "weight0"], values
+    regressed = [expected("IpvsReuseKernelFixRegressed", severity="critical", **fix) for fix in lost]
+    tests = {"rule_files": [os.path.abspath(RULES)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": input_series,
+        "alert_rule_test": [
+            {"eval_time": "30m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": []},
+            {"eval_time": "90m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": regressed},
+        ]}]}
+    path = tmp_path / "regressed_test.yml"
     path.write_text(yaml.safe_dump(tests))
     result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
