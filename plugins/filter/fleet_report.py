@@ -31,9 +31,11 @@ def fleet_report_filter(hostvars, hosts, generated_at=None, result_var=None, clu
                                cluster=str(cluster) if cluster else None, run=run)
 
 
-def merge_reports_filter(partials):
+def merge_reports_filter(partials, run=None):
+    if run is not None and not isinstance(run, dict):
+        raise AnsibleFilterError("kubenode.ipvs_reuse.merge_reports: run must be a dict (id, awx_job_id, ...)")
     try:
-        return report.merge_reports(partials)
+        return report.merge_reports(partials, run=run)
     except ValueError as exc:
         raise AnsibleFilterError("kubenode.ipvs_reuse.merge_reports: %s" % exc)
 

@@ -31,7 +31,8 @@ COLORS = {"not_applicable": "#8a8f98", "safe": "#2e7d32", "problem1": "#c62828",
 # Order in which the table first lists nodes, and what "sort by verdict" means: worst first.
 VERDICT_RANK = {"problem1": 0, "problem2": 1, "unknown": 2, "safe": 3, "not_applicable": 4}
 MAX_CHART_GROUPS = 25
-# (header, record key or None for computed, data-type for the sorter)
+# (header, record key or None for computed, data-type for the sorter); one grid track per column in _CSS's tr rule
+# (test_report_html checks that the numbers match).
 COLUMNS = (("Node", "node", "text"), ("Verdict", "verdict", "rank"), ("Mitigation", "mitigation", "text"),
            ("Kernel", "kernel", "text"), ("OS", "os", "text"), ("kube-proxy", "kube_proxy_version", "text"),
            ("conn_reuse_mode", "conn_reuse_mode", "number"),
@@ -51,8 +52,8 @@ table{display:block;width:100%;font-size:.9em}
 thead{display:block;position:sticky;top:0;z-index:1}tbody{display:block}
 /* Rows are grids, not table rows, so that off-screen rows can skip layout (content-visibility): sorting
    thousands of rows then re-lays out only what is on screen. */
-tr{display:grid;grid-template-columns:minmax(11em,1.4fr) 6.5em 8.5em minmax(11em,1.3fr) minmax(6em,.8fr)
-minmax(7em,.9fr) 11em 6.5em minmax(18em,3fr);border-bottom:1px solid #dde0e5}
+tr{display:grid;grid-template-columns:minmax(9em,1.2fr) 7em 7.5em minmax(9em,1.1fr) minmax(5.5em,.7fr)
+minmax(6em,.8fr) 11.5em 6.5em 8em minmax(16em,3fr);border-bottom:1px solid #dde0e5}
 tbody tr{content-visibility:auto;contain-intrinsic-size:auto 4em}
 th,td{padding:4px 8px;text-align:left;min-width:0;overflow-wrap:anywhere}
 th{background:#eef0f3;cursor:pointer;user-select:none;overflow-wrap:normal}

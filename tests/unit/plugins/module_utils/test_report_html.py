@@ -266,3 +266,11 @@ def test_digest_is_capped_with_complete_counts_and_a_note():
     small = report_stats(synthetic_fleet.synthetic_report(20, seed=3))
     assert "needing_action_cut" not in small
     assert len(small["needing_action"]) == small["summary"]["needing_action"]
+
+
+def test_the_row_grid_has_one_track_per_column():
+    import re
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import report_html
+    rule = re.search(r"\btr\{display:grid;grid-template-columns:([^;]+);", report_html._CSS).group(1)
+    tracks = re.findall(r"minmax\([^)]*\)|[0-9.]+(?:em|fr|px)", rule)
+    assert len(tracks) == len(report_html.COLUMNS)
