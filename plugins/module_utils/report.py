@@ -175,12 +175,15 @@ DIGEST_MAX_NODES = 200
 
 
 def report_stats(report, max_nodes=DIGEST_MAX_NODES):
-    """A digest for set_stats (AWX artifacts): the complete counts and up to max_nodes nodes needing action, worst
-    first, with a note when the list was cut."""
+    """A digest for set_stats (AWX artifacts): when, which cluster and which run, the complete counts and up to
+    max_nodes nodes needing action, worst first, with a note when the list was cut."""
     needing = [record for record in report["nodes"] if record["verdict"] in NEEDS_ACTION]
     needing.sort(key=lambda record: (NEEDS_ACTION.index(record["verdict"]), str(record["node"])))
     limit = max(0, int(max_nodes))
     digest = {
+        "generated_at": report.get("generated_at"),
+        "cluster": report.get("cluster"),
+        "run": report.get("run"),
         "summary": report["summary"],
         "needing_action": [dict((key, record.get(key)) for key in ("node", "verdict", "mitigation", "kernel", "starts"))
                            for record in needing[:limit]],
