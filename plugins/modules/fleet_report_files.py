@@ -26,7 +26,7 @@ description:
   - Nothing is written when all three files already have the wanted content.
   - When the published set differs from the wanted one only in the time of the assessment and the run's identity
     (C(generated_at) and C(run) in the report), the new set is published, so the files say when the fleet was last
-    assessed, but the result is C(changed=false, refreshed=true): an unchanged fleet reports no change. Check mode
+    assessed, but the result is C(changed=false, refreshed=true), so an unchanged fleet reports no change. Check mode
     writes nothing.
   - This is an action plugin that runs on the controller only. It replaces a directory task and three
     M(ansible.builtin.copy) tasks, each of which starts a module process on the controller.
