@@ -259,8 +259,8 @@ def _reasons_html(record):
         text = str(reason.get("text", ""))
         rows = _ROW_REFERENCE.findall(text)
         text = _ROW_REFERENCE.sub("", text)
-        rule = "rule %s%s; see %s" % (reason.get("rule"), ", domain table %s" % ", ".join(rows) if rows else "",
-                                       RULES_DOC)
+        where = ", domain table %s" % ", ".join(rows) if rows else ""
+        rule = "rule %s%s; see %s" % (reason.get("rule"), where, RULES_DOC)
         items.append('<li>%s%s <span class="rule" title="%s">[%s]</span></li>' % (
             _esc(text), " (%s)" % _esc(reason["confidence"]) if reason.get("confidence") else "", _esc(rule),
             _esc(reason.get("rule"))))
