@@ -16,7 +16,7 @@ import uuid
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import fleet_markdown
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import RUN_SPECIFIC, fleet_markdown
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report_html import fleet_html
 
 ARGUMENT_SPEC = {
@@ -48,6 +48,28 @@ def current_content(path):
             return handle.read()
     except (IOError, OSError):
         return None
+
+
+def only_the_run_differs(dest, report, wanted):
+    """True when the published set is the same report as the wanted one but for the run-specific parts (the time
+    of the assessment and the run's identity): the fleet did not change, only the report's stamp."""
+    published = current_content(os.path.join(dest, "fleet.json"))
+    if published is None:
+        return False
+    try:
+        previous = json.loads(to_text(published))
+    except ValueError:
+        return False
+    if not isinstance(previous, dict):
+        return False
+    restamped = dict(report)
+    restamped.update((key, previous.get(key)) for key in RUN_SPECIFIC)
+    try:
+        again = render(restamped)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return all(current_content(os.path.join(dest, name)) == to_bytes(text) for name, text in again.items()) \
+        and set(again) == set(wanted)
 
 
 def replace_with_symlink(path, target):
@@ -121,8 +143,12 @@ class ActionModule(ActionBase):
         paths = [os.path.join(dest, name) for name in sorted(wanted)]
         changed = [path for path in paths if current_content(path) != wanted[os.path.basename(path)]]
         layout_ok = all(os.path.islink(path) for path in paths)
-        result.update(dest=dest, files=paths, changed_files=changed, changed=bool(changed) or not layout_ok)
-        if result["changed"] and not self._task.check_mode:
+        # A new time of assessment (or run identity) over an unchanged fleet is published, so the page says when
+        # the fleet was last assessed, but it is not a change (as the metrics timestamp: see docs/reports.md).
+        refreshed = bool(changed) and layout_ok and only_the_run_differs(dest, args["report"], wanted)
+        result.update(dest=dest, files=paths, changed_files=[] if refreshed else changed, refreshed=refreshed,
+                      changed=(bool(changed) or not layout_ok) and not refreshed)
+        if (result["changed"] or refreshed) and not self._task.check_mode:
             try:
                 publish_set(dest, wanted)
             except (IOError, OSError) as exc:

@@ -12,13 +12,16 @@ name: fleet_html
 short_description: Render the fleet report as one self-contained HTML page
 version_added: 1.0.0
 description:
-  - Renders a report built by P(kubenode.ipvs_reuse.fleet_report#filter) as a single HTML file with the counts per
-    verdict, a chart of the verdicts by OS and kernel series (inline SVG), and a table of the nodes needing action
-    (V(problem1), V(problem2), V(unknown)) that sorts when a column header is clicked (inline JavaScript).
+  - Renders a report built by P(kubenode.ipvs_reuse.fleet_report#filter) as a single HTML file with the cluster's
+    name, the time of the assessment and the run, the counts per verdict, a chart of the verdicts by OS and kernel
+    series (inline SVG), what to do next (the commands summary.md has), the warnings, and a table of every node,
+    worst first, that sorts when a column header is clicked and filters by verdict, OS, kernel series and text
+    (inline JavaScript). Without JavaScript every row shows and the filter stays hidden.
+  - The Why column says in plain words what goes wrong on the node, when, and what fixes it; the engine's deciding
+    reasons are folded below it, with their rule ids as tooltips that point at docs/classification.md.
   - The page loads nothing from the network. Its Content-Security-Policy forbids external sources, so it can be
     opened offline, from a mail or from an AWX artifact.
-  - The output depends only on the report, so an unchanged fleet gives the same page and a second run reports
-    no change.
+  - The output depends only on the report. Values from nodes, the inventory and the run are HTML-escaped.
 author:
   - kubenode.ipvs_reuse contributors
 positional: title

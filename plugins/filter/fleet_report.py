@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import report
 
 
-def fleet_report_filter(hostvars, hosts, generated_at=None, result_var=None):
+def fleet_report_filter(hostvars, hosts, generated_at=None, result_var=None, cluster=None, run=None):
     if not isinstance(hosts, (list, tuple)):
         raise AnsibleFilterError("kubenode.ipvs_reuse.fleet_report: hosts must be a list of inventory names")
     nodes, failures = {}, {}
@@ -25,12 +25,17 @@ def fleet_report_filter(hostvars, hosts, generated_at=None, result_var=None):
             nodes[host], result = None, None
         if nodes[host] is None and isinstance(result, dict) and result.get("msg"):
             failures[host] = "the facts task failed: %s" % result["msg"]
-    return report.fleet_report(nodes, generated_at=generated_at, failures=failures)
+    if run is not None and not isinstance(run, dict):
+        raise AnsibleFilterError("kubenode.ipvs_reuse.fleet_report: run must be a dict (id, awx_job_id, ...)")
+    return report.fleet_report(nodes, generated_at=generated_at, failures=failures,
+                               cluster=str(cluster) if cluster else None, run=run)
 
 
-def merge_reports_filter(partials):
+def merge_reports_filter(partials, run=None):
+    if run is not None and not isinstance(run, dict):
+        raise AnsibleFilterError("kubenode.ipvs_reuse.merge_reports: run must be a dict (id, awx_job_id, ...)")
     try:
-        return report.merge_reports(partials)
+        return report.merge_reports(partials, run=run)
     except ValueError as exc:
         raise AnsibleFilterError("kubenode.ipvs_reuse.merge_reports: %s" % exc)
 

@@ -8,19 +8,31 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 try:
+    from shlex import quote as shell_quote
+except ImportError:  # pragma: no cover - Python 2
+    from pipes import quote as shell_quote
+
+try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
 
 REPORT_SCHEMA = 1
 NEEDS_ACTION = ("problem1", "problem2", "unknown")
+# What to do next per mitigation: the command to run (None where the step is a decision, not a command) and what
+# it does. {nodes} is the comma-separated list of the nodes concerned, quoted for a POSIX shell (node names come
+# from inventories, which may hold anything).
 NEXT_STEPS = {
-    "pin_sysctl": "ansible-playbook playbooks/mitigate.yml --limit '{nodes}' --check --diff, then without --check",
-    "switch_iptables": "plan a switch to iptables mode (role kube_proxy_mode, opt-in variable "
-                       "kube_proxy_mode_confirm_switch=true); change the cluster's source of truth as well",
-    "os_upgrade": "ansible-playbook playbooks/mitigate.yml --limit '{nodes}' flags the nodes for an OS upgrade "
-                  "(role os_upgrade_flag); upgrade to Ubuntu 22.04 or a kernel >= 5.9 / a known fixed build",
+    "pin_sysctl": ("ansible-playbook playbooks/mitigate.yml --limit {nodes} --check --diff",
+                   "shows what the pin would change; then run it without --check"),
+    "switch_iptables": (None, "plan a switch to iptables mode (role kube_proxy_mode, opt-in variable "
+                              "kube_proxy_mode_confirm_switch=true); change the cluster's source of truth as well"),
+    "os_upgrade": ("ansible-playbook playbooks/mitigate.yml --limit {nodes}",
+                   "flags the nodes for an OS upgrade (role os_upgrade_flag); upgrade to Ubuntu 22.04 or a kernel "
+                   ">= 5.9 / a known fixed build"),
 }
+UNKNOWN_STEP = ("read the reasons in the JSON report; supply what is missing (for example `proxy_mode`/"
+                "`kube_proxy_version`, or load ip_vs) and assess again")
 
 
 def dig(data, *keys):
@@ -69,13 +81,31 @@ def node_record(name, facts, failure=None):
     }
 
 
-def fleet_report(nodes, generated_at=None, failures=None):
-    """nodes: {name: ipvs_reuse facts or None}. Returns the report dict (JSON-ready)."""
+# The identity of the run that wrote a report (AWX passes awx_job_id, awx_job_template_name and, inside a workflow,
+# awx_workflow_job_id as extra variables); a merged report lists its partials' ids under "partials".
+RUN_KEYS = ("id", "awx_job_id", "awx_job_template_name", "awx_workflow_job_id", "partials")
+
+
+def run_identity(run):
+    """The run identity to store in a report: the known keys with a value, and an id (the AWX job's when there is
+    one, else the given run id); None without any."""
+    if not isinstance(run, dict):
+        return None
+    kept = dict((key, run[key]) for key in RUN_KEYS if run.get(key) not in (None, "", []))
+    if "awx_job_id" in kept:
+        kept["id"] = "awx-job-%s" % kept["awx_job_id"]
+    return kept or None
+
+
+def fleet_report(nodes, generated_at=None, failures=None, cluster=None, run=None):
+    """nodes: {name: ipvs_reuse facts or None}. Returns the report dict (JSON-ready). generated_at is the time of
+    the assessment, cluster the name to show, run the identity of the run (see run_identity)."""
     failures = failures or {}
-    return _report_of([node_record(name, nodes[name], failures.get(name)) for name in sorted(nodes)], generated_at)
+    return _report_of([node_record(name, nodes[name], failures.get(name)) for name in sorted(nodes)], generated_at,
+                      cluster, run_identity(run))
 
 
-def _report_of(records, generated_at):
+def _report_of(records, generated_at, cluster=None, run=None):
     counts = dict((verdict, 0) for verdict in K.VERDICTS)
     mitigations = dict((mitigation, 0) for mitigation in K.MITIGATIONS)
     for record in records:
@@ -84,23 +114,31 @@ def _report_of(records, generated_at):
     return {
         "schema": REPORT_SCHEMA,
         "generated_at": generated_at,
+        "cluster": cluster or None,
+        "run": run or None,
         "summary": {"nodes": len(records), "verdicts": counts, "mitigations": mitigations,
                     "needing_action": sum(1 for record in records if record["verdict"] in NEEDS_ACTION)},
         "nodes": records,
     }
 
 
+# The parts of a report that differ between two runs over an unchanged fleet: when it was made and by which run.
+RUN_SPECIFIC = ("generated_at", "run")
+
+
 def _partial_name(partial, index):
-    return str(partial.get("partial") or partial.get("slice") or "partial %d" % (index + 1))
+    run_id = dig(partial, "run", "id")
+    return "partial %d%s" % (index + 1, " (run %s)" % run_id if run_id else "")
 
 
-def merge_reports(partials):
+def merge_reports(partials, run=None):
     """One fleet report from the reports of parts of the fleet (sliced jobs): the same report an unsliced run over
-    the union gives, with the latest generated_at. Raises ValueError for anything that cannot be merged safely:
-    a partial that is not a report, partials of different schema versions, or one node with different data."""
+    the union gives, with the latest generated_at and, as run, the given run identity with the ids of the partials.
+    Raises ValueError for anything that cannot be merged safely: a partial that is not a report, partials of
+    different schema versions or of different clusters, or one node with different data."""
     if not isinstance(partials, (list, tuple)) or not partials:
         raise ValueError("merge needs a non-empty list of fleet reports")
-    records, origin, stamps = {}, {}, []
+    records, origin, stamps, clusters, run_ids = {}, {}, [], {}, []
     for index, partial in enumerate(partials):
         name = _partial_name(partial, index) if isinstance(partial, dict) else "partial %d" % (index + 1)
         if not isinstance(partial, dict) or not isinstance(partial.get("nodes"), list):
@@ -110,6 +148,10 @@ def merge_reports(partials):
                              "slice with the same collection version" % (name, partial.get("schema"), REPORT_SCHEMA))
         if partial.get("generated_at"):
             stamps.append(str(partial["generated_at"]))
+        if partial.get("cluster"):
+            clusters.setdefault(str(partial["cluster"]), name)
+        if dig(partial, "run", "id"):
+            run_ids.append(str(partial["run"]["id"]))
         for record in partial["nodes"]:
             if not isinstance(record, dict) or "node" not in record or "verdict" not in record:
                 raise ValueError("%s has a node record without 'node' and 'verdict'" % name)
@@ -119,7 +161,12 @@ def merge_reports(partials):
                                  "assessed at different times; merge partials of one run" % (node, origin[node], name))
             records.setdefault(node, record)
             origin.setdefault(node, name)
-    return _report_of([records[node] for node in sorted(records)], max(stamps) if stamps else None)
+    if len(clusters) > 1:
+        raise ValueError("the partials are of different clusters (%s): merge the slices of one cluster"
+                         % ", ".join("%s in %s" % item for item in sorted(clusters.items())))
+    merged_run = dict(run_identity(run) or {}, partials=sorted(run_ids)) if run_ids else run_identity(run)
+    return _report_of([records[node] for node in sorted(records)], max(stamps) if stamps else None,
+                      next(iter(clusters), None), merged_run)
 
 
 # Nodes listed by name in the set_stats digest. AWX keeps the digest in the job's artifacts and its UI slows down on
@@ -128,12 +175,15 @@ DIGEST_MAX_NODES = 200
 
 
 def report_stats(report, max_nodes=DIGEST_MAX_NODES):
-    """A digest for set_stats (AWX artifacts): the complete counts and up to max_nodes nodes needing action, worst
-    first, with a note when the list was cut."""
+    """A digest for set_stats (AWX artifacts): when, which cluster and which run, the complete counts and up to
+    max_nodes nodes needing action, worst first, with a note when the list was cut."""
     needing = [record for record in report["nodes"] if record["verdict"] in NEEDS_ACTION]
     needing.sort(key=lambda record: (NEEDS_ACTION.index(record["verdict"]), str(record["node"])))
     limit = max(0, int(max_nodes))
     digest = {
+        "generated_at": report.get("generated_at"),
+        "cluster": report.get("cluster"),
+        "run": report.get("run"),
         "summary": report["summary"],
         "needing_action": [dict((key, record.get(key)) for key in ("node", "verdict", "mitigation", "kernel", "starts"))
                            for record in needing[:limit]],
@@ -163,21 +213,111 @@ def starts_text(record):
     return STARTS_TEXT.get(record.get("starts"), "-")
 
 
-def deciding_reasons(record):
+def deciding_reasons(record, with_confidence=True):
     """The texts of the reasons that decided a record's verdict and mitigation (for summaries), each with how sure
     it is when the engine says so."""
-    return ["%s (%s)" % (reason.get("text", ""), reason["confidence"]) if reason.get("confidence")
+    return ["%s (%s)" % (reason.get("text", ""), reason["confidence"]) if reason.get("confidence") and with_confidence
             else reason.get("text", "")
             for reason in record.get("reasons") or []
             if isinstance(reason, dict) and str(reason.get("rule", "")).startswith(DECIDING_RULES)]
+
+
+def next_steps(report):
+    """What to do next, as summary.md and fleet.html show it: [{"step", "nodes", "command", "text"}], one entry per
+    mitigation with nodes needing it, then one for the unknown nodes. command is None where the step is not one."""
+    needing = [record for record in report["nodes"] if record["verdict"] in NEEDS_ACTION]
+    steps = []
+    for mitigation in ("pin_sysctl", "switch_iptables", "os_upgrade"):
+        nodes = [str(record["node"]) for record in needing if record["mitigation"] == mitigation]
+        if nodes:
+            command, text = NEXT_STEPS[mitigation]
+            steps.append({"step": mitigation, "nodes": nodes, "text": text,
+                          "command": command.format(nodes=shell_quote(",".join(nodes))) if command else None})
+    unknown = [str(record["node"]) for record in needing if record["verdict"] == "unknown"]
+    if unknown:
+        steps.append({"step": "unknown", "nodes": unknown, "command": None, "text": UNKNOWN_STEP})
+    return steps
+
+
+def _some(nodes, limit=10):
+    return ", ".join(nodes[:limit]) + (", ..." if len(nodes) > limit else "")
+
+
+def run_text(report):
+    """Which run wrote the report, in words ("" when the report does not say)."""
+    run = report.get("run") if isinstance(report.get("run"), dict) else {}
+    parts = []
+    if run.get("awx_job_id") is not None:
+        parts.append("AWX job %s" % run["awx_job_id"])
+        if run.get("awx_job_template_name"):
+            parts[-1] += " (template %s)" % run["awx_job_template_name"]
+        if run.get("awx_workflow_job_id") is not None:
+            parts.append("workflow job %s" % run["awx_workflow_job_id"])
+    elif run.get("id"):
+        parts.append("run %s" % run["id"])
+    if run.get("partials"):
+        parts.append("merged from %d partial reports (%s)" % (len(run["partials"]), _some(run["partials"], 5)))
+    return "; ".join(parts)
+
+
+# The "why" in an operator's words, from the record's verdict, timing and mitigation (the engine's reasons, with
+# their rule ids, stay in fleet.json and below this text in fleet.html).
+PROBLEM_WORDS = {
+    "problem1": "New connections that reuse a client port go to the old backend, even one that was drained or "
+                "deleted: requests fail after a rollout.",
+    "problem2": "The first packet (SYN) of a new connection on a reused client port is dropped: the client waits "
+                "about 1 s.",
+}
+WHEN_WORDS = {
+    "now": "This happens now.",
+    "after_kube_proxy_restart": "Not now: it starts when kube-proxy next starts.",
+    "after_reboot": "Not now: it starts after the next reboot.",
+}
+
+
+def plain_why(record):
+    """One or a few sentences an operator reads without the decision table."""
+    verdict, mitigation = record.get("verdict"), record.get("mitigation")
+    if verdict == "not_applicable":
+        mode = record.get("proxy_mode")
+        return "kube-proxy does not use IPVS here%s, so this bug does not apply." % (" (mode %s)" % mode if mode else "")
+    if verdict == "safe":
+        return "Neither problem occurs now, after kube-proxy's next start or after a reboot."
+    if verdict == "unknown":
+        found = deciding_reasons(record, with_confidence=False)
+        return "Could not be decided: %s. Supply what is missing and assess again." % (
+            "; ".join(found) if found else "a needed fact is missing")
+    sentences = [PROBLEM_WORDS.get(verdict, K.VERDICT_TEXT.get(verdict, str(verdict)))]
+    if record.get("starts") in WHEN_WORDS:
+        sentences.append(WHEN_WORDS[record["starts"]])
+    if mitigation == "pin_sysctl" and record.get("pin_value") is not None:
+        sentences.append("Fix: pin conn_reuse_mode=%s; this kernel has the fix that makes that value safe."
+                         % record["pin_value"])
+        if record.get("pin_needs_keeper"):
+            sentences.append("kube-proxy may set the value again when it starts, so the pin comes with a keeper "
+                             "that re-applies it.")
+    elif mitigation == "os_upgrade":
+        sentences.append("No value of conn_reuse_mode is safe on this kernel: upgrade the OS or kernel to one with "
+                         "the fix.")
+    elif mitigation == "switch_iptables":
+        sentences.append("No value of conn_reuse_mode is safe on this kernel: switch kube-proxy to iptables mode "
+                         "(your policy).")
+    return " ".join(sentences)
 
 
 def fleet_markdown(report):
     """The Markdown summary: counts, nodes needing action with the deciding reason, next steps."""
     summary = report["summary"]
     lines = ["# IPVS connection-reuse assessment", ""]
+    about = []
+    if report.get("cluster"):
+        about.append("Cluster %s." % _cell(report["cluster"]))
     if report.get("generated_at"):
-        lines += ["Generated %s for %d nodes." % (report["generated_at"], summary["nodes"]), ""]
+        about.append("Assessed %s, %d nodes." % (_cell(report["generated_at"]), summary["nodes"]))
+    if run_text(report):
+        about.append("Written by %s." % _cell(run_text(report)))
+    if about:
+        lines += [" ".join(about), ""]
     lines += ["## Verdicts", "", "| verdict | nodes | meaning |", "|---|---:|---|"]
     for verdict in K.VERDICTS:
         lines.append("| %s | %d | %s |" % (verdict, summary["verdicts"].get(verdict, 0), K.VERDICT_TEXT[verdict]))
@@ -195,20 +335,11 @@ def fleet_markdown(report):
                 _cell(record["os"]), _cell(record["kube_proxy_version"]), _cell(record["conn_reuse_mode"]),
                 _cell(record["persisted_conn_reuse_mode"]), _cell("; ".join(deciding))))
     lines += ["", "## What to do next", ""]
-    steps = 0
-    for mitigation in ("pin_sysctl", "switch_iptables", "os_upgrade"):
-        nodes = [record["node"] for record in needing if record["mitigation"] == mitigation]
-        if nodes:
-            steps += 1
-            lines.append("- **%s** (%d: %s): %s." % (mitigation, len(nodes), ", ".join(nodes[:10]) +
-                                                     (", ..." if len(nodes) > 10 else ""),
-                                                     NEXT_STEPS[mitigation].format(nodes=",".join(nodes))))
-    unknown = [record["node"] for record in needing if record["verdict"] == "unknown"]
-    if unknown:
-        steps += 1
-        lines.append("- **unknown** (%d: %s): read the reasons in the JSON report; supply what is missing "
-                     "(for example `proxy_mode`/`kube_proxy_version`, or load ip_vs) and assess again."
-                     % (len(unknown), ", ".join(unknown[:10]) + (", ..." if len(unknown) > 10 else "")))
+    steps = next_steps(report)
+    for step in steps:
+        lines.append("- **%s** (%d: %s): %s%s." % (
+            step["step"], len(step["nodes"]), _some(step["nodes"]),
+            "`%s`, which " % step["command"] if step["command"] else "", step["text"]))
     if not steps:
         lines.append("Nothing.")
     warned = [record for record in report["nodes"] if record["warnings"]]

@@ -23,7 +23,11 @@ description:
     A run killed before the switch leaves the previous set intact (its unfinished directory is removed by the next run).
   - The set before the current one is kept, so a reader that resolved C(current) just before a switch can finish;
     older sets are removed.
-  - Nothing is written when all three files already have the wanted content, so an unchanged fleet reports no change.
+  - Nothing is written when all three files already have the wanted content.
+  - When the published set differs from the wanted one only in the time of the assessment and the run's identity
+    (C(generated_at) and C(run) in the report), the new set is published, so the files say when the fleet was last
+    assessed, but the result is C(changed=false, refreshed=true), so an unchanged fleet reports no change. Check mode
+    writes nothing.
   - This is an action plugin that runs on the controller only. It replaces a directory task and three
     M(ansible.builtin.copy) tasks, each of which starts a module process on the controller.
 author:
@@ -69,8 +73,14 @@ files:
   type: list
   elements: str
 changed_files:
-  description: The files that were (in check mode, would be) written because their content changed.
+  description: The files that were (in check mode, would be) written because their content changed beyond the
+    time of the assessment and the run's identity.
   returned: always
   type: list
   elements: str
+refreshed:
+  description: True when the files were (in check mode, would be) rewritten only for a new time of assessment or run
+    identity; such a rewrite is not a change.
+  returned: always
+  type: bool
 """

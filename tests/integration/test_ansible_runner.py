@@ -65,7 +65,7 @@ def stats_event(pdd, ident):
 
 def awx_extravars(tmp_path, **survey):
     extravars = {"awx_job_id": 4242, "awx_job_template_name": "ipvs-reuse assess",
-                 "assess_report_dir": str(tmp_path / "report")}
+                 "awx_inventory_name": "demo fleet (AWX inventory)", "assess_report_dir": str(tmp_path / "report")}
     extravars.update(survey)
     return extravars
 
@@ -84,6 +84,11 @@ def test_assess_job_succeeds_and_publishes_the_digest(tmp_path):
     assert needing == sorted(name for name, node in fleetgen.DEMO_FLEET.items()
                              if node["expect"]["verdict"] in ("problem1", "problem2", "unknown"))  # unknown needs a look too
     assert (tmp_path / "report" / "fleet.json").exists()
+    # which job, which cluster (AWX's inventory name when nothing else names it), when
+    assert digest["run"] == {"id": "awx-job-4242", "awx_job_id": 4242, "awx_job_template_name": "ipvs-reuse assess"}
+    assert digest["cluster"] == "demo fleet (AWX inventory)"
+    with open(str(tmp_path / "report" / "fleet.json")) as handle:
+        assert digest["generated_at"] == json.load(handle)["generated_at"] and digest["generated_at"]
 
 
 def test_bad_survey_answer_fails_the_job_and_assesses_nothing(tmp_path):

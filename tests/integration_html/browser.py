@@ -23,7 +23,7 @@ def missing():
 
 
 class Browser(object):
-    def __init__(self, width=1400, height=1800):
+    def __init__(self, width=1400, height=1800, javascript=True):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -32,6 +32,8 @@ class Browser(object):
         options.binary_location = CHROMIUM
         for flag in FLAGS + ["--user-data-dir=%s" % self.profile, "--window-size=%d,%d" % (width, height)]:
             options.add_argument(flag)
+        if not javascript:
+            options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
         self.driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
         self.driver.set_page_load_timeout(120)
 

@@ -109,3 +109,33 @@ def test_a_run_killed_mid_publish_leaves_the_previous_set(tmp_path):
     action.publish_set(dest, run_set("C"))
     assert read_set(dest) == run_set("C")
     assert not [e for e in os.listdir(os.path.join(dest, action.RUNS_DIR)) if e.startswith(".unfinished.")]
+
+
+def _publish_report(dest, report):
+    action.publish_set(dest, dict((name, text.encode("utf-8")) for name, text in action.render(report).items()))
+
+
+def test_a_new_time_or_run_alone_is_a_refresh_and_anything_else_a_change(tmp_path):
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import fleet_report
+    facts = {"kernel": {"release": "5.4.0-42-generic"},
+             "classification": {"verdict": "problem1", "mitigation": "os_upgrade", "starts": "now", "reasons": []}}
+    dest = str(tmp_path / "report")
+    first = fleet_report({"n1": facts}, generated_at="2026-12-01T10:00:00Z", cluster="c1", run={"id": "r1"})
+    _publish_report(dest, first)
+
+    def wanted(report):
+        return dict((name, text.encode("utf-8")) for name, text in action.render(report).items())
+    later = fleet_report({"n1": facts}, generated_at="2026-12-02T10:00:00Z", cluster="c1", run={"awx_job_id": 7})
+    assert wanted(later) != wanted(first)
+    assert action.only_the_run_differs(dest, later, wanted(later)) is True
+    # another cluster name, another node, another verdict: a change
+    for other in (fleet_report({"n1": facts}, generated_at="2026-12-02T10:00:00Z", cluster="c2", run={"id": "r2"}),
+                  fleet_report({"n1": facts, "n2": facts}, generated_at="2026-12-02T10:00:00Z", cluster="c1"),
+                  fleet_report({"n1": dict(facts, classification=dict(facts["classification"], starts="after_reboot"))},
+                               generated_at="2026-12-02T10:00:00Z", cluster="c1")):
+        assert action.only_the_run_differs(dest, other, wanted(other)) is False
+    # nothing published yet, or something unreadable there: a change
+    assert action.only_the_run_differs(str(tmp_path / "empty"), later, wanted(later)) is False
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "fleet.json").write_text("[1, 2")
+    assert action.only_the_run_differs(str(tmp_path / "garbage"), later, wanted(later)) is False

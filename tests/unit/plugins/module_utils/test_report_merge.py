@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import (
-    fleet_markdown, merge_reports, report_stats)
+    RUN_SPECIFIC, fleet_markdown, merge_reports, report_stats, run_identity)
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report_html import fleet_html
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -71,3 +71,35 @@ def test_mixed_schemas_and_non_reports_refuse(whole, bad, message):
 def test_nothing_to_merge_refuses():
     with pytest.raises(ValueError, match="non-empty list"):
         merge_reports([])
+
+
+def _identified(partials):
+    """The partials as the slices of AWX job 100 write them: each with its own job id, one cluster, one template."""
+    for number, partial in enumerate(partials):
+        partial["cluster"] = "prod-eu1"
+        partial["run"] = run_identity({"awx_job_id": 101 + number, "awx_job_template_name": "assess",
+                                       "awx_workflow_job_id": 100})
+    return partials
+
+
+def test_partials_carry_their_identity_and_the_merge_lists_them(whole):
+    partials = _identified(slices(whole, 3))
+    assert [partial["run"]["id"] for partial in partials] == ["awx-job-101", "awx-job-102", "awx-job-103"]
+    merged = merge_reports(partials, run={"awx_job_id": 104, "awx_job_template_name": "merge"})
+    assert merged["run"] == {"id": "awx-job-104", "awx_job_id": 104, "awx_job_template_name": "merge",
+                             "partials": ["awx-job-101", "awx-job-102", "awx-job-103"]}
+    assert merged["cluster"] == "prod-eu1"
+    # apart from the run that wrote it, the merged report is the unsliced one
+    unsliced = dict(whole, cluster="prod-eu1", run=run_identity({"awx_job_id": 99}))
+    for key in RUN_SPECIFIC:
+        merged.pop(key)
+        unsliced.pop(key)
+    assert merged == unsliced
+
+
+def test_partials_of_different_clusters_refuse(whole):
+    partials = _identified(slices(whole, 2))
+    partials[1]["cluster"] = "prod-us1"
+    with pytest.raises(ValueError, match=r"different clusters \(prod-eu1 in partial 1 \(run awx-job-101\), "
+                                         r"prod-us1 in partial 2 \(run awx-job-102\)\)"):
+        merge_reports(partials)
