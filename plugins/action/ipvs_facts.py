@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
+
 from ansible.module_utils.common.validation import check_type_dict
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
@@ -54,11 +56,25 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="cluster must be a dict (the output of the kube_proxy_cluster_facts filter)")
             return result
 
-        result = merge_hash(result, self._execute_module(module_name=MODULE, module_args=module_args,
-                                                         task_vars=task_vars))
-        self._remove_tmp_path(self._connection._shell.tmpdir)
+        # A measurement of this node's kernel build (ipvs_kernel_probe's "probe"), and facts gathered earlier to
+        # classify again with it: both controller-side, the node is not contacted when facts are given.
+        kernel_probe = module_args.pop("kernel_probe", None)
+        earlier_facts = module_args.pop("facts", None)
+        for name, value in (("kernel_probe", kernel_probe), ("facts", earlier_facts)):
+            if value is not None and not isinstance(value, dict):
+                result.update(failed=True, msg="%s must be a dict" % name)
+                return result
+        if earlier_facts is not None:
+            result.update(changed=False, ansible_facts={"ipvs_reuse": copy.deepcopy(earlier_facts)})
+        else:
+            result = merge_hash(result, self._execute_module(module_name=MODULE, module_args=module_args,
+                                                             task_vars=task_vars))
+            self._remove_tmp_path(self._connection._shell.tmpdir)
         facts = (result.get("ansible_facts") or {}).get("ipvs_reuse")
         if not result.get("failed") and isinstance(facts, dict):
+            facts.pop("classification", None)
+            if kernel_probe is not None:
+                facts["kernel_probe"] = kernel_probe
             warnings = merge_cluster_facts(facts, cluster, node_name) if cluster else []
             facts["classification"] = classify(facts, policy)
             facts["classification"].setdefault("warnings", []).extend(warnings)

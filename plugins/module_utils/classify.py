@@ -17,9 +17,11 @@ import re
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.measured_fixes import overlay_measured_fixes
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import format_version, parse_version
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
+    from .measured_fixes import overlay_measured_fixes  # type: ignore
     from .versions import format_version, parse_version  # type: ignore
 
 SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
@@ -469,6 +471,11 @@ def _classify(facts, policy):
                                 _str_or_none(kernel.get("upstream_source")))
     for rule, text, source, confidence in notes:
         reasons.add(rule, text, source, confidence)
+    # A measurement on this very kernel build (ipvs_kernel_probe) outranks shipped and site knowledge.
+    fixes, notes, measured_warnings = overlay_measured_fixes(fixes, facts.get("kernel_probe"), kernel)
+    for rule, text, source, confidence in notes:
+        reasons.add(rule, text, source, confidence)
+    warnings.extend(measured_warnings)
     # A vendor switch (TencentOS' conn_reuse_old_conntrack) turns the reuse fix on or off per state: kube-proxy
     # leaves it alone, a reboot restores the persisted value or the patch's default (1).
     switch = fixes.get("switch")
