@@ -13,7 +13,9 @@ For one kernel (one qemu guest, booted through tests/guests/boot.sh):
    traffic may fail;
 5. kill a probe mid-way (SIGKILL once its namespaces exist), check that it left namespaces behind, run again:
    the new run must remove them, measure the same, and leave the state identical;
-6. run the collection's module (kubenode.ipvs_reuse.ipvs_kernel_probe) once through Ansible.
+6. run the collection's module (kubenode.ipvs_reuse.ipvs_kernel_probe) once through Ansible;
+7. run playbooks/assess.yml with assess_kernel_probe on and no known_kernels entry: the verdict must follow the
+   measurement, and where the version rules disagree (the lab kernel still says 6.1) the report must warn.
 
   /work/bin/guest-slot python3 tests/lab/kernel_probe_lab.py --kernel lab-6.1 --json out.json
 
@@ -123,13 +125,18 @@ def install_stand_in(guest):
               "kube-proxy-stand-in start 2>&1 | tail -3")
 
 
-def run_module(guest, workdir):
+def write_inventory(guest, workdir):
     inventory = os.path.join(workdir, "inventory.ini")
     with open(inventory, "w") as handle:
         handle.write("%s ansible_host=127.0.0.1 ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s "
                      "ansible_python_interpreter=/usr/bin/python3 ansible_pipelining=true ansible_timeout=60 "
                      "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
                      % (guest.name, guest.port, guest.key))
+    return inventory
+
+
+def run_module(guest, workdir):
+    inventory = write_inventory(guest, workdir)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
     started = time.monotonic()
@@ -147,6 +154,31 @@ def run_module(guest, workdir):
             "changed": result.get("changed"), "failed": result.get("failed", False)}
 
 
+def assess_with_probe(guest, workdir):
+    """playbooks/assess.yml with assess_kernel_probe on, no known_kernels entry: the report's verdict and evidence."""
+    inventory = write_inventory(guest, workdir)
+    report_dir = os.path.join(workdir, "report")
+    extra = {"assess_kernel_probe": True, "assess_kernel_probe_timeout": 90, "assess_proxy_mode": "ipvs",
+             "assess_kube_proxy_version": "v1.28.4", "assess_metrics_url": "", "assess_report_dir": report_dir,
+             "assess_publish_stats": False}
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    with open(os.path.join(workdir, "assess.log"), "w") as output:
+        result = subprocess.run(["ansible-playbook", "-i", inventory, "-e", json.dumps(extra),
+                                 os.path.join(REPO, "playbooks", "assess.yml")], cwd=REPO, env=env, stdout=output,
+                                stderr=subprocess.STDOUT, check=False)
+    wall = round(time.monotonic() - started, 1)
+    if result.returncode != 0:
+        raise RuntimeError("assess.yml failed (exit %d), see %s" % (result.returncode, output.name))
+    with open(os.path.join(report_dir, "fleet.json")) as handle:
+        record = json.load(handle)["nodes"][0]
+    measured = [reason["text"] for reason in record["reasons"] if reason.get("confidence") == "measured"]
+    log("assess with the probe: verdict %s, mitigation %s, kernel_fix %s (%s s); measured reasons: %s; warnings: %s"
+        % (record["verdict"], record["mitigation"], record["kernel_fix"], wall, measured, record["warnings"]))
+    return {"verdict": record["verdict"], "mitigation": record["mitigation"], "kernel_fix": record["kernel_fix"],
+            "measured_reasons": measured, "warnings": record["warnings"], "wall_s": wall}
+
+
 def interrupted(guest):
     """SIGKILL a probe once its namespaces exist; return the leftovers it left."""
     guest.ssh("nohup sh -c '%s' >/root/killed.json 2>&1 & echo $! > /root/killed.pid" % (RUN_PROBE % 60).replace("'", "'\\''"))
@@ -157,8 +189,8 @@ def interrupted(guest):
         if len(leftovers) >= 4:
             break
         time.sleep(0.3)
-    # the probe runs as "python3 -c ..." under the nohup'ed sh: kill every python3 child of that sh
-    guest.ssh("pkill -KILL -P $(cat /root/killed.pid) python3; sleep 1; true")
+    # nohup execs sh, which may exec python3 itself or run it as a child: kill that process, or its python3 child
+    guest.ssh("pid=$(cat /root/killed.pid); pkill -KILL -P $pid python3; kill -KILL $pid; sleep 1; true")
     left = guest.ssh("ls /run/netns 2>/dev/null | grep '^kubenode-ipvsprobe-' || true").split()
     log("killed a probe mid-way: %d namespaces left behind (%s)" % (len(left), ", ".join(left)))
     return left
@@ -232,6 +264,18 @@ def run_kernel(kernel_id, with_module):
             report["runs"]["module"] = module
             checks["module through Ansible = lab, not changed"] = (
                 (module["fix2"], module["fix1"]) == EXPECTED[kernel_id] and module["changed"] is False)
+
+        # 7. the assess role with the probe on: the measured verdict, without any known_kernels entry
+        if with_module:
+            assessed = assess_with_probe(guest, workdir)
+            report["runs"]["assess"] = assessed
+            fix2 = EXPECTED[kernel_id][0]
+            checks["assess with the probe: measured verdict"] = (
+                assessed["kernel_fix"] is fix2 and assessed["verdict"] == ("safe" if fix2 else "problem2")
+                and len(assessed["measured_reasons"]) == 2)
+            if not fix2:  # the version rules call this 6.1 kernel fixed: the report must warn
+                checks["assess with the probe: disagreement warned"] = any(
+                    "report it upstream" in warning for warning in assessed["warnings"])
     except Exception as exc:  # noqa: BLE001 - report what was measured so far
         report["error"] = str(exc)
         log("FAILED: %s" % exc)
@@ -248,7 +292,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kernel", required=True, choices=sorted(KERNELS))
     parser.add_argument("--json", help="write the report here")
-    parser.add_argument("--no-module", action="store_true", help="skip the run through Ansible")
+    parser.add_argument("--no-module", action="store_true", help="skip the runs through Ansible (steps 6 and 7)")
     args = parser.parse_args()
     report = run_kernel(args.kernel, not args.no_module)
     if args.json:
