@@ -345,14 +345,14 @@ def _serve(name, reply):
             conn.close()
 
 
-ALLOWED_PROC = ("/proc/sys/net/",)
+SYSCTL_NET = "/proc/sys/net/"  # in an agent, these are the sysctls of the agent's own namespace
 
 
 def _handle(request):
     op = request.get("op")
     if op == "write":
         path = request["path"]
-        if not path.startswith(ALLOWED_PROC):
+        if not path.startswith(SYSCTL_NET):
             raise ValueError("refusing to write %s" % path)
         with open(path, "w") as handle:
             handle.write("%s\n" % request["value"])
@@ -360,7 +360,7 @@ def _handle(request):
             return {"value": handle.read().strip()}
     if op == "read":
         path = request["path"]
-        if not path.startswith(ALLOWED_PROC):
+        if not path.startswith(SYSCTL_NET):
             raise ValueError("refusing to read %s" % path)
         with open(path) as handle:
             return {"value": handle.read().strip()}
@@ -586,23 +586,26 @@ def module_states(release):
             parse_module_list(dep_text) if dep_text is not None else None)
 
 
+LOCK_NAME = "\0kubenode-ipvs-kernel-probe"
+
+
 def _lock(deadline):
-    """An exclusive lock on /run/netns (created as `ip netns add` would), so two probes never meet."""
-    import fcntl
-    if not os.path.isdir(NETNS_DIR):
-        os.makedirs(NETNS_DIR, 0o755)
-    fd = os.open(NETNS_DIR, os.O_RDONLY)
+    """An abstract unix socket as a lock, so two probes never meet; it goes with the process, even on SIGKILL.
+
+    Not a flock on /run/netns: `ip netns add` takes that one itself.
+    """
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except (IOError, OSError) as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                os.close(fd)
+            lock.bind(LOCK_NAME)
+            return lock
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                lock.close()
                 raise
         if time.monotonic() > deadline:
-            os.close(fd)
-            raise ProbeTimeout("another kernel probe holds %s" % NETNS_DIR)
+            lock.close()
+            raise ProbeTimeout("another kernel probe is running on this node")
         time.sleep(0.2)
 
 
@@ -662,14 +665,14 @@ def run_probe(timeout=30.0, connections=5, node=None, system=None, token=None):
         raise ProbeError("the probe was stopped (SIGTERM)")
 
     agents = []
-    lock_fd = None
+    lock = None
     result = None
     leftovers = []
     try:
         signal.signal(signal.SIGALRM, on_alarm)
         signal.signal(signal.SIGTERM, on_term)
         signal.setitimer(signal.ITIMER_REAL, max(0.5, timeout - 0.5))
-        lock_fd = _lock(deadline)
+        lock = _lock(deadline)
         leftovers, error = clean_leftovers(system)
         if error:
             raise ProbeError("cannot remove the namespaces an earlier probe left: %s" % error)
@@ -688,8 +691,8 @@ def run_probe(timeout=30.0, connections=5, node=None, system=None, token=None):
             agent.stop()
         cleanup_error = remove_namespaces(system, [name for name in names.values() if name in system.list_netns()])
         mark("teardown")
-        if lock_fd is not None:
-            os.close(lock_fd)
+        if lock is not None:
+            lock.close()
     if cleanup_error:
         result["cleanup_error"] = cleanup_error
     result["leftovers_removed"] = leftovers
@@ -736,7 +739,7 @@ def _measure(system, names, scheduler, firewall, tools, connections, deadline, a
 
     def sysctls(values):
         for key, value in values:
-            got = director.call({"op": "write", "path": "/proc/sys/net/" + key, "value": value}, remaining())
+            got = director.call({"op": "write", "path": SYSCTL_NET + key, "value": value}, remaining())
             if str(got.get("value")) != str(value):
                 raise ProbeError("net.%s did not take %s in the director's namespace (reads %s)"
                                  % (key.replace("/", "."), value, got.get("value")))
@@ -774,7 +777,7 @@ def _measure(system, names, scheduler, firewall, tools, connections, deadline, a
     reuse["connections"] = series(sport) if not reuse["seed"].get("error") else []
     reuse.update(series_summary(reuse["connections"]))
     try:
-        count = director.call({"op": "read", "path": "/proc/sys/net/netfilter/nf_conntrack_count"}, remaining())
+        count = director.call({"op": "read", "path": SYSCTL_NET + "netfilter/nf_conntrack_count"}, remaining())
     except ProbeTimeout:
         raise
     except ProbeError:  # no nf_conntrack sysctls: nothing tracked, decide_fix2 says so

@@ -4,6 +4,7 @@ The measurement itself needs IPVS and runs on qemu guests (tests/lab/kernel_prob
 namespace plumbing for real (namespaces, veth pairs, the forked agents, HTTP over a reused port) where this
 machine allows it (root and `ip netns`), with the backend reached by routing instead of IPVS.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -298,3 +299,58 @@ def test_namespaces_agents_and_reused_port_for_real(monkeypatch):
         removed, error = kp.clean_leftovers(system)
     assert error is None and removed == sorted(names.values())
     assert kp.leftover_namespaces(system.list_netns()) == []
+
+
+@pytest.mark.skipif(not _netns_works(), reason="needs root and `ip netns` on this machine")
+def test_run_probe_end_to_end_without_ipvs(monkeypatch, tmp_path):
+    """run_probe's whole path on this machine, which has no IPVS: the lock, leftovers of an "interrupted" run (with a
+    process still inside one), namespaces, agents, sysctls, both series, the timings and the teardown. IPVS is
+    replaced: ipvsadm and the firewall restore are `true`, the IPVS sysctls are files under tmp_path, and the service
+    address lives on be1, reached by routing through the director. So every connection reaches be1, fast: FIX2
+    reads "present" and, since the "drained" be1 still answers, FIX1 reads "missing" - what the figures say here."""
+    sysctl = tmp_path / "sys"
+    (sysctl / "ipv4").mkdir(parents=True)
+    # the director must really forward: this one is the real sysctl, of whichever namespace opens it
+    (sysctl / "ipv4" / "ip_forward").symlink_to("/proc/sys/net/ipv4/ip_forward")
+    for key, value in (("ipv4/vs/conntrack", "0"), ("ipv4/vs/conn_reuse_mode", "1"),
+                       ("ipv4/vs/expire_nodest_conn", "0"), ("netfilter/nf_conntrack_count", "3")):
+        (sysctl / key).parent.mkdir(parents=True, exist_ok=True)
+        (sysctl / key).write_text(value + "\n")
+    monkeypatch.setattr(kp, "SYSCTL_NET", str(sysctl) + "/")
+    monkeypatch.setattr(kp.os, "geteuid", lambda: 0)
+    real_isdir = os.path.isdir
+    monkeypatch.setattr(kp.os.path, "isdir", lambda path: True if path == "/proc/sys/net/ipv4/vs" else real_isdir(path))
+    true = shutil.which("true")
+    monkeypatch.setattr(kp, "which", lambda name: shutil.which("ip") if name == "ip" else true)
+    monkeypatch.setattr(kp, "module_states", lambda release: (None, None, None))
+    director_lines = kp.ip_batch_for_director()
+    monkeypatch.setattr(kp, "ip_batch_for_director", lambda: [line for line in director_lines if kp.VIP not in line]
+                        + ["route add %s/32 via %s" % (kp.VIP, kp.LINKS["be1"][0])])
+    peer_lines = kp.ip_batch_for_peer
+    monkeypatch.setattr(kp, "ip_batch_for_peer", lambda role, director: peer_lines(role, director) + (
+        ["addr add %s/32 dev lo" % kp.VIP] if role == "be1" else []))
+
+    host_forwarding = open("/proc/sys/net/ipv4/ip_forward").read()
+    system = kp.NodeSystem("ip")
+    old = kp.namespace_names("feedf00d")
+    assert system.ip_batch(["netns add %s" % name for name in old.values()])[0] == 0
+    sleeper = subprocess.Popen(["ip", "netns", "exec", old["be1"], "sleep", "60"])
+    try:
+        result = kp.run_probe(timeout=20, connections=3, node="test-node", system=system, token="0badcafe")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        kp.remove_namespaces(system, list(old.values()) + list(kp.namespace_names("0badcafe").values()))
+    assert result["probed"] is True, json.dumps(result)
+    assert (result["fix2"], result["fix1"]) == (True, False), json.dumps(result)
+    assert result["leftovers_removed"] == sorted(old.values())
+    assert [c["backend"] for c in result["reuse"]["connections"]] == ["be1"] * 3
+    assert result["drain"]["drained_backend"] == "be1" and result["drain"]["hits_on_drained"] == 3
+    assert result["conntrack_entries"] == 3 and result["node"] == "test-node"
+    assert set(result["timings_ms"]) == {"preconditions", "cleanup_leftovers", "namespaces_and_links", "agents",
+                                         "director", "fix2", "fix1", "teardown"}
+    # the director's sysctls were written (here: the stand-in files) and read back
+    assert (sysctl / "ipv4/vs/conn_reuse_mode").read_text().strip() == "0"
+    assert kp.leftover_namespaces(system.list_netns()) == []
+    assert "cleanup_error" not in result
+    assert open("/proc/sys/net/ipv4/ip_forward").read() == host_forwarding  # written in the director's namespace only
