@@ -214,8 +214,8 @@ def run_kernel(kernel_id, with_module):
         modules_before = guest.ssh("cut -d' ' -f1 /proc/modules | sort")
         refused = probe(guest)
         report["runs"]["bare_node"] = refused
-        checks["bare node: refused with null results"] = (refused["fix2"] is None and refused["fix1"] is None
-                                                        and not refused.get("probed"))
+        checks["bare node: refused with null results"] = (
+            refused["fix2"] is None and refused["fix1"] is None and not refused.get("probed"))
         checks["bare node: no module loaded"] = guest.ssh("cut -d' ' -f1 /proc/modules | sort") == modules_before
 
         # 2-3. the lab's node; state before/after; the lab's answer
