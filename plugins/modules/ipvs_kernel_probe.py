@@ -54,6 +54,8 @@ options:
     description: Whether to probe when the play runs in check mode. The probe changes nothing outside its namespaces.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -61,6 +63,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: linux
 notes:
   - Standard library only on the node (Python 3.8 or later); namespaces are entered with C(setns(2)) by forked

@@ -341,6 +341,7 @@ def test_run_probe_end_to_end_without_ipvs(monkeypatch, tmp_path):
         sleeper.kill()
         sleeper.wait()
         kp.remove_namespaces(system, list(old.values()) + list(kp.namespace_names("0badcafe").values()))
+    print("run_probe without IPVS: %s s, per step (ms): %s" % (result["duration_s"], json.dumps(result["timings_ms"])))
     assert result["probed"] is True, json.dumps(result)
     assert (result["fix2"], result["fix1"]) == (True, False), json.dumps(result)
     assert result["leftovers_removed"] == sorted(old.values())
