@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import shlex
 
 from ansible import constants as C
@@ -38,7 +39,7 @@ from ansible_collections.kubenode.ipvs_reuse.plugins.plugin_utils.lean_payload i
 
 MODULE = "kubenode.ipvs_reuse.ipvs_facts"
 # Options the action plugin consumes; the node sees their defaults, whichever the transport.
-CONTROLLER_OPTIONS = ("policy", "cluster", "cluster_node_name", "transport")
+CONTROLLER_OPTIONS = ("policy", "cluster", "cluster_node_name", "transport", "kernel_probe", "facts")
 # Checked here with the module's spec; a path is expanded on the node (~ is the home of the task's user there).
 CONTROLLER_SPEC = dict(ARGUMENT_SPEC, root=dict(ARGUMENT_SPEC["root"], type="str"))
 # Linux refuses a single argument longer than 128 KiB; the program goes in one when pipelining is off.
@@ -107,14 +108,24 @@ class ActionModule(ActionBase):
         if cluster is not None and not isinstance(cluster, dict):
             result.update(failed=True, msg="cluster must be a dict (the output of the kube_proxy_cluster_facts filter)")
             return result
-        # policy and cluster are checked above, with messages of their own
-        params, transport = checked_params(dict(module_args, policy={}, cluster={}))
+        # A measurement of this node's kernel build (ipvs_kernel_probe's "probe"), and facts gathered earlier to
+        # classify again with it: both controller-side, the node is not contacted when facts are given.
+        kernel_probe = module_args.get("kernel_probe")
+        earlier_facts = module_args.get("facts")
+        for name, value in (("kernel_probe", kernel_probe), ("facts", earlier_facts)):
+            if value is not None and not isinstance(value, dict):
+                result.update(failed=True, msg="%s must be a dict" % name)
+                return result
+        # policy, cluster and the two above are checked here, with messages of their own
+        params, transport = checked_params(dict(module_args, policy={}, cluster={}, kernel_probe=None, facts=None))
         if params is None:
             result.update(failed=True, msg=transport)
             return result
 
         node_result = None
-        if transport == "auto":
+        if earlier_facts is not None:
+            node_result = {"changed": False, "ansible_facts": {"ipvs_reuse": copy.deepcopy(earlier_facts)}}
+        elif transport == "auto":
             try:
                 node_result = self._run_lean(params, task_vars)
             except LeanUnavailable as exc:
@@ -136,6 +147,9 @@ class ActionModule(ActionBase):
 
         facts = (result.get("ansible_facts") or {}).get("ipvs_reuse")
         if not result.get("failed") and isinstance(facts, dict):
+            facts.pop("classification", None)
+            if kernel_probe is not None:
+                facts["kernel_probe"] = kernel_probe
             warnings = merge_cluster_facts(facts, cluster, node_name) if cluster else []
             facts["classification"] = classify(facts, policy)
             facts["classification"].setdefault("warnings", []).extend(warnings)

@@ -17,9 +17,11 @@ import re
 
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.measured_fixes import overlay_measured_fixes
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import format_version, int_or_none, parse_version
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
+    from .measured_fixes import overlay_measured_fixes  # type: ignore
     from .versions import format_version, int_or_none, parse_version  # type: ignore
 
 SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
@@ -453,6 +455,11 @@ def _classify(facts, policy):
                         % ", ".join(out_of_range), "/proc/sys/net/ipv4/vs")
 
     fixes = _establish_fixes(facts, release, markers, policy, reasons)
+    # A measurement on this very kernel build (ipvs_kernel_probe) outranks shipped and site knowledge.
+    fixes, notes, measured_warnings = overlay_measured_fixes(fixes, facts.get("kernel_probe"), _section(facts, "kernel"))
+    for rule, text, source, confidence in notes:
+        reasons.add(rule, text, source, confidence)
+    warnings.extend(measured_warnings)
     switch, state_fixes = _vendor_switch(facts, fixes, reasons, sysctl, ("live", "after_reboot"))
     state_fixes["after_kube_proxy_restart"] = state_fixes["live"]
 

@@ -101,6 +101,18 @@ options:
     type: str
     choices: [auto, module]
     default: auto
+  kernel_probe:
+    description:
+      - What M(kubenode.ipvs_reuse.ipvs_kernel_probe) measured on this node's kernel release and build (its C(probe)
+        result, possibly from another node with the same build). Merged on the controller as C(kernel_probe); the
+        measured fixes outrank shipped and site knowledge, with a warning where they disagree. A measurement of
+        another release or build string is not applied (a warning says so).
+    type: dict
+  facts:
+    description:
+      - Facts gathered earlier (C(ansible_facts.ipvs_reuse)) to classify again on the controller, for example with
+        O(kernel_probe). When given, the node is not contacted.
+    type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -232,6 +244,8 @@ ARGUMENT_SPEC = dict(
     cluster=dict(type="dict"),  # consumed by the action plugin
     cluster_node_name=dict(type="str"),  # consumed by the action plugin
     transport=dict(type="str", default="auto", choices=["auto", "module"]),  # consumed by the action plugin
+    kernel_probe=dict(type="dict"),  # consumed by the action plugin
+    facts=dict(type="dict"),  # consumed by the action plugin
 )
 
 

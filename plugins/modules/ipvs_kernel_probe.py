@@ -1,0 +1,184 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubenode.ipvs_reuse contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: ipvs_kernel_probe
+short_description: Measure whether the node's kernel carries the IPVS reuse fixes, in throwaway network namespaces
+version_added: 1.1.0
+description:
+  - Measures, on the node's own kernel, the two fixes every verdict rests on. FIX2 (f0a5e4d7a594) means connects
+    from a reused client port are not delayed by about 1 s with C(conn_reuse_mode=1) and conntrack active. FIX1
+    (c95c07836fa4) means that with C(conn_reuse_mode=0) and C(expire_nodest_conn=1), a backend drained to weight 0
+    gets none of the new connections from a reused port.
+  - "Step by step: it removes what an interrupted earlier probe left (network namespaces named
+    C(kubenode-ipvsprobe-*), and the processes inside them); creates four network namespaces C(kubenode-ipvsprobe-<8 hex
+    digits>-client), C(-director), C(-be1), C(-be2); joins the client and both backends to the director with veth
+    pairs created inside those namespaces (no interface appears in the host's namespace); in the director's namespace
+    only, sets C(net.ipv4.ip_forward=1), C(net.ipv4.vs.conntrack=1), C(conn_reuse_mode) and C(expire_nodest_conn),
+    adds an IPVS NAT virtual service 198.18.0.10:80 with the two backends, and a nat-table MASQUERADE rule for a
+    source that never occurs (so conntrack is active, as kube-proxy's rules make it on a node); runs a small HTTP
+    responder in each backend namespace; makes 1 + O(connections) connections from one client port with
+    C(conn_reuse_mode=1), then 1 + O(connections) from another port with C(conn_reuse_mode=0) after draining the
+    backend that served the first of them to weight 0; then stops its processes and deletes the four namespaces."
+  - Never changes the host's namespace, its IPVS table, sysctls or firewall, and never loads a kernel module. It runs
+    only where C(ip_vs) is already loaded, and only where the modules it uses (C(veth), an IPVS scheduler, the nat
+    table and MASQUERADE of C(iptables-legacy), C(iptables-nft) or C(nft)) are already loaded or built in, as they
+    are on a node where kube-proxy runs in IPVS mode. Otherwise it says which module it would need and returns null
+    results. The kernel modules loaded before and after are compared and any difference is reported.
+  - Needs root, C(ip) (iproute2) and C(ipvsadm). Without them it says so and returns null results.
+  - Runs in check mode too, since it changes nothing outside its own namespaces; set O(run_in_check_mode=false) to
+    skip it there.
+  - "Cost: 4 namespaces, 4 forked Python processes (no new interpreter), C(ip) five times, C(ipvsadm) twice, one
+    firewall restore, 2 + 2 x O(connections) local connections; a few seconds on real hardware where FIX2 is present,
+    about O(connections) seconds more where it is missing (each such connect waits for the SYN retransmission)."
+author:
+  - kubenode.ipvs_reuse contributors (@kubenode)
+options:
+  timeout:
+    description:
+      - Hard limit in seconds for the whole probe. Past it the probe stops, cleans up and returns null results.
+    type: float
+    default: 30
+  connections:
+    description: Connections per measurement, after one seed connection (3 to 20).
+    type: int
+    default: 5
+  run_in_check_mode:
+    description: Whether to probe when the play runs in check mode. The probe changes nothing outside its namespaces.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The probe runs in check mode (see O(run_in_check_mode)); it never reports a change.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: linux
+notes:
+  - Standard library only on the node (Python 3.8 or later); namespaces are entered with C(setns(2)) by forked
+    processes, so no new Python interpreter is started.
+  - Two probes never run at once on a node; the second waits for the first (a lock on C(/run/netns)).
+  - The P(kubenode.ipvs_reuse.assess#role) role runs it when C(assess_kernel_probe) is true, on one node per kernel
+    release and build, and classifies with the measurement.
+seealso:
+  - module: kubenode.ipvs_reuse.ipvs_facts
+"""
+
+EXAMPLES = r"""
+- name: Measure the kernel's reuse fixes on one canary node first
+  kubenode.ipvs_reuse.ipvs_kernel_probe:
+  register: probe
+  when: inventory_hostname == groups['k8s_nodes'][0]
+
+- name: Show what was measured
+  ansible.builtin.debug:
+    msg: "FIX2 {{ probe.fix2 }}, FIX1 {{ probe.fix1 }}: {{ probe.probe.fix2_reason | default(probe.probe.reason) }}"
+"""
+
+RETURN = r"""
+fix2:
+  description: Whether the kernel carries the reuse fix f0a5e4d7a594, as measured; null when not measured.
+  returned: always
+  type: bool
+fix1:
+  description: Whether the kernel carries the weight-0 fix c95c07836fa4, as measured; null when not measured.
+  returned: always
+  type: bool
+probe:
+  description: The evidence.
+  returned: always
+  type: dict
+  contains:
+    probed:
+      description: Whether the measurements ran.
+      type: bool
+    reason:
+      description: Why nothing was measured (no root, ip_vs not loaded, ipvsadm missing, a module it would load, ...).
+      type: str
+    fix2_reason:
+      description: What the FIX2 measurement showed, with its figures.
+      type: str
+    fix1_reason:
+      description: What the FIX1 measurement showed, with its figures.
+      type: str
+    kernel:
+      description: The kernel measured, C(release) (C(/proc/sys/kernel/osrelease)) and C(build) (C(/proc/sys/kernel/version)).
+      type: dict
+    node:
+      description: The node's host name.
+      type: str
+    measured_at:
+      description: When (UTC, ISO 8601).
+      type: str
+    duration_s:
+      description: Wall time of the probe.
+      type: float
+    timings_ms:
+      description: Wall time per step (preconditions, cleanup_leftovers, namespaces_and_links, agents, director, fix2, fix1, teardown).
+      type: dict
+    reuse:
+      description: >-
+        The FIX2 series: C(seed) and C(connections) (each C(connect_ms), C(backend), C(error)), C(median_ms),
+        C(max_ms), C(slow) (connects >= 500 ms), C(errors).
+      type: dict
+    drain:
+      description: The FIX1 series, as C(reuse), with C(drained_backend) and C(hits_on_drained).
+      type: dict
+    conntrack_entries:
+      description: Connections conntrack tracked in the director's namespace (0 would mean FIX2 could not be measured).
+      type: int
+    leftovers_removed:
+      description: Namespaces of an earlier, interrupted probe that this run removed.
+      type: list
+      elements: str
+    modules_loaded_during_probe:
+      description: Kernel modules loaded while the probe ran (expected empty).
+      type: list
+      elements: str
+  sample:
+    probed: true
+    fix2: false
+    fix1: true
+    fix2_reason: "5 of 5 connects from a reused client port took >= 500 ms (median 1031.2 ms, max 1040.3 ms): ..."
+    kernel: {release: 6.1.192-ipvs-prefix-lab, build: "#1 SMP PREEMPT_DYNAMIC ..."}
+    duration_s: 8.4
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.kernel_probe import null_result, run_probe
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            timeout=dict(type="float", default=30.0),
+            connections=dict(type="int", default=5),
+            run_in_check_mode=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    if not 3 <= module.params["connections"] <= 20:
+        module.fail_json(msg="connections must be between 3 and 20, got %d" % module.params["connections"])
+    if not 1 <= module.params["timeout"] <= 600:
+        module.fail_json(msg="timeout must be between 1 and 600 seconds, got %s" % module.params["timeout"])
+    if module.check_mode and not module.params["run_in_check_mode"]:
+        result = null_result("not probed: check mode, and run_in_check_mode is false")
+    else:
+        result = run_probe(timeout=module.params["timeout"], connections=module.params["connections"])
+    module.exit_json(changed=False, fix2=result.get("fix2"), fix1=result.get("fix1"), probe=result)
+
+
+if __name__ == "__main__":
+    main()
