@@ -16,7 +16,7 @@ description:
   - With O(state=present), writes a record (JSON) of each file in O(files) as it is now (whether it exists, its
     bytes, mode, owner and group, or its symlink target) plus any O(data) given, unless a record already exists.
     An existing record is never overwritten, so it keeps the state from before the first change, also across
-    interrupted and repeated runs. The one addition made to an existing record: a key of O(data) it does not hold
+    interrupted and repeated runs. The one addition made to an existing record is a key of O(data) it does not hold
     yet is added (a value the caller starts to change only now, such as a sysctl newly pinned); keys it holds keep
     their recorded value.
   - With O(state=restored), puts every recorded file back as it was (byte for byte, same mode and owner) and

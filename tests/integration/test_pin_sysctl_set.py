@@ -90,7 +90,7 @@ def test_single_key_renders_the_bytes_of_before(tmp_path):
 
 
 def test_single_key_keeper_corrects_and_logs_as_before(tmp_path):
-    result, _, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1}))
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1}))
     assert result.returncode == 0, result.stdout[-3000:]
     proc, live = run_keeper(tmp_path, out, {"conn_reuse_mode": 0})
     assert proc.returncode == 0 and live == {"conn_reuse_mode": "1"}
@@ -117,7 +117,7 @@ def test_switch_off_pins_the_switch_as_well(tmp_path):
     ({"conn_reuse_mode": "1", SWITCH: "1"}, []),
 ])
 def test_multi_key_keeper_checks_and_corrects_each(tmp_path, live, logged):
-    result, _, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}))
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}))
     assert result.returncode == 0, result.stdout[-3000:]
     proc, after = run_keeper(tmp_path, out, live)
     assert proc.returncode == 0, proc.stdout
@@ -128,7 +128,7 @@ def test_multi_key_keeper_checks_and_corrects_each(tmp_path, live, logged):
 
 
 def test_multi_key_keeper_reports_a_value_missing_from_the_pin_file(tmp_path):
-    result, _, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}))
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}))
     assert result.returncode == 0, result.stdout[-3000:]
     pin = out / "pin.conf"
     pin.write_text(pin.read_text().replace("net.ipv4.vs.%s = 1\n" % SWITCH, ""))
@@ -140,7 +140,7 @@ def test_multi_key_keeper_reports_a_value_missing_from_the_pin_file(tmp_path):
 
 def test_a_kernel_without_the_switch_is_refused(tmp_path):
     facts = facts_for({"conn_reuse_mode": 1, SWITCH: 1}, sysctl={SWITCH: None})
-    result, decision, _ = run_role(tmp_path, facts)
+    result, decision, _out = run_role(tmp_path, facts)
     assert result.returncode == 2 and decision is None, result.stdout[-3000:]
     assert "has no /proc/sys/net/ipv4/vs/%s, so it cannot be pinned" % SWITCH in result.stdout
     assert "Nothing was changed" in result.stdout
@@ -148,7 +148,7 @@ def test_a_kernel_without_the_switch_is_refused(tmp_path):
 
 def test_a_sysctl_the_role_does_not_know_is_refused(tmp_path):
     facts = facts_for({"conn_reuse_mode": 1, "conntrack": 0}, sysctl={"conntrack": 1})
-    result, decision, _ = run_role(tmp_path, facts)
+    result, decision, _out = run_role(tmp_path, facts)
     assert result.returncode == 2 and decision is None, result.stdout[-3000:]
     assert "not conntrack" in result.stdout and "Nothing was changed" in result.stdout
 
@@ -156,7 +156,7 @@ def test_a_sysctl_the_role_does_not_know_is_refused(tmp_path):
 def test_a_later_file_that_turns_the_switch_off_at_boot_is_refused(tmp_path):
     facts = facts_for({"conn_reuse_mode": 1, SWITCH: 1},
                       persisted={SWITCH: {"value": "0", "file": "/etc/sysctl.d/99-vendor.conf"}})
-    result, decision, _ = run_role(tmp_path, facts)
+    result, decision, _out = run_role(tmp_path, facts)
     assert result.returncode == 2 and decision is None, result.stdout[-3000:]
     assert "/etc/sysctl.d/99-vendor.conf sets net.ipv4.vs.%s=0" % SWITCH in result.stdout
 
@@ -164,7 +164,7 @@ def test_a_later_file_that_turns_the_switch_off_at_boot_is_refused(tmp_path):
 def test_an_earlier_file_with_the_switch_off_is_overridden_by_the_pin(tmp_path):
     facts = facts_for({"conn_reuse_mode": 1, SWITCH: 1},
                       persisted={SWITCH: {"value": "0", "file": "/etc/sysctl.d/10-vendor.conf"}})
-    result, decision, _ = run_role(tmp_path, facts)
+    result, decision, _out = run_role(tmp_path, facts)
     assert result.returncode == 0, result.stdout[-3000:]
     assert decision["set"] == {"conn_reuse_mode": 1, SWITCH: 1}
 
@@ -185,13 +185,13 @@ def test_a_second_run_keeps_the_switch_from_its_own_pin_file(tmp_path):
 
 @pytest.mark.parametrize("forced", [0, 1])
 def test_a_forced_value_applies_to_conn_reuse_mode_and_keeps_the_switch(tmp_path, forced):
-    result, decision, _ = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}),
+    result, decision, _out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}),
                                    {"pin_sysctl_force": True, "pin_sysctl_value": forced})
     assert result.returncode == 0, result.stdout[-3000:]
     assert decision["set"] == {"conn_reuse_mode": forced, SWITCH: 1}
 
 
 def test_a_value_other_than_the_safe_one_is_still_refused(tmp_path):
-    result, decision, _ = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}), {"pin_sysctl_value": 0})
+    result, decision, _out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}), {"pin_sysctl_value": 0})
     assert result.returncode == 2 and decision is None, result.stdout[-3000:]
     assert "only 1 is safe" in result.stdout
