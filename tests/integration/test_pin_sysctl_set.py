@@ -186,7 +186,7 @@ def test_a_second_run_keeps_the_switch_from_its_own_pin_file(tmp_path):
 @pytest.mark.parametrize("forced", [0, 1])
 def test_a_forced_value_applies_to_conn_reuse_mode_and_keeps_the_switch(tmp_path, forced):
     result, decision, _out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}),
-                                   {"pin_sysctl_force": True, "pin_sysctl_value": forced})
+                                      {"pin_sysctl_force": True, "pin_sysctl_value": forced})
     assert result.returncode == 0, result.stdout[-3000:]
     assert decision["set"] == {"conn_reuse_mode": forced, SWITCH: 1}
 
