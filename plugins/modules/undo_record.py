@@ -16,7 +16,9 @@ description:
   - With O(state=present), writes a record (JSON) of each file in O(files) as it is now (whether it exists, its
     bytes, mode, owner and group, or its symlink target) plus any O(data) given, unless a record already exists.
     An existing record is never overwritten, so it keeps the state from before the first change, also across
-    interrupted and repeated runs.
+    interrupted and repeated runs. The one addition made to an existing record is a key of O(data) it does not hold
+    yet is added (a value the caller starts to change only now, such as a sysctl newly pinned); keys it holds keep
+    their recorded value.
   - With O(state=restored), puts every recorded file back as it was (byte for byte, same mode and owner) and
     removes the files that did not exist. It does not delete the record; do that once everything else has been
     undone (for example with M(ansible.builtin.file)), so that an interrupted undo can be run again.
@@ -95,6 +97,12 @@ record:
     data: {conn_reuse_mode: 0}
     files:
       /etc/sysctl.d/90-kubenode-ipvs-reuse.conf: {exists: false}
+added:
+  description: The keys of O(data) added to an existing record (O(state=present)); absent when none were.
+  returned: when a record existed and O(data) held keys it did not
+  type: list
+  elements: str
+  sample: [conn_reuse_old_conntrack]
 existed:
   description: Whether a record existed before the module ran.
   returned: always
@@ -253,7 +261,23 @@ def main():
 
     if state == "present":
         if existed:
-            module.exit_json(changed=False, record=record, existed=True, **facts)
+            recorded_data = record.get("data") if isinstance(record.get("data"), dict) else {}
+            added = dict((key, value) for key, value in module.params["data"].items() if key not in recorded_data)
+            if not added:
+                module.exit_json(changed=False, record=record, existed=True, **facts)
+            before_text = json.dumps(recorded_data, indent=2, sort_keys=True) + "\n"
+            record = dict(record, data=dict(recorded_data, **added))
+            result = dict(changed=True, record=record, existed=True, added=sorted(added), **facts)
+            if module._diff:
+                result["diff"] = {"before_header": path + " (data)", "after_header": path + " (data)",
+                                  "before": before_text, "after": json.dumps(record["data"], indent=2, sort_keys=True) + "\n"}
+            if not module.check_mode:
+                try:
+                    write_atomic(module, path, to_bytes(json.dumps(record, indent=2, sort_keys=True) + "\n"))
+                except (IOError, OSError) as exc:
+                    module.fail_json(msg="cannot add %s to the undo record %s: %s; nothing was changed"
+                                     % (", ".join(sorted(added)), path, to_native(exc)))
+            module.exit_json(**result)
         record = {"version": 1, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "data": module.params["data"],
                   "files": dict((name, describe(name)) for name in module.params["files"])}

@@ -117,3 +117,36 @@ def test_relative_paths_are_refused(tmp_path):
     result = run({"path": str(tmp_path / "rec.json"), "files": ["etc/x.conf"]})
     assert result["failed"] and "absolute" in result["msg"]
     assert not (tmp_path / "rec.json").exists()
+
+
+def test_a_new_data_key_is_added_and_recorded_keys_are_kept(tmp_path):
+    record = str(tmp_path / "rec.json")
+    pin = tmp_path / "pin.conf"
+    pin.write_text("net.ipv4.vs.conn_reuse_mode = 0\n")
+    run({"path": record, "files": [str(pin)], "data": {"conn_reuse_mode": 0}})
+    pin.write_text("net.ipv4.vs.conn_reuse_mode = 1\n")
+    with open(record, "rb") as handle:
+        first_bytes = handle.read()
+
+    wanted = {"conn_reuse_mode": 1, "conn_reuse_old_conntrack": 0}
+    preview = run({"path": record, "files": [str(pin)], "data": wanted}, check=True, diff=True)
+    assert preview["changed"] and preview["added"] == ["conn_reuse_old_conntrack"]
+    assert '"conn_reuse_old_conntrack": 0' in preview["diff"]["after"]
+    with open(record, "rb") as handle:
+        assert handle.read() == first_bytes
+
+    added = run({"path": record, "files": [str(pin)], "data": wanted})
+    assert added["changed"] and added["existed"]
+    assert added["record"]["data"] == {"conn_reuse_mode": 0, "conn_reuse_old_conntrack": 0}
+    assert stat.S_IMODE(os.stat(record).st_mode) == 0o600
+    with open(record) as handle:
+        stored = json.load(handle)
+    assert stored["data"] == {"conn_reuse_mode": 0, "conn_reuse_old_conntrack": 0}
+    assert stored["files"] == json.loads(first_bytes)["files"]
+    assert stored["recorded_at"] == json.loads(first_bytes)["recorded_at"]
+
+    again = run({"path": record, "files": [str(pin)], "data": {"conn_reuse_mode": 1, "conn_reuse_old_conntrack": 1}})
+    assert not again["changed"] and "added" not in again
+
+    run({"path": record, "state": "restored"})
+    assert pin.read_text() == "net.ipv4.vs.conn_reuse_mode = 0\n"
