@@ -142,6 +142,32 @@ def test_pin_0_needs_expire_nodest_conn_1_now_as_well():
     assert "decide_no_pin_0" in [reason["rule"] for reason in result["reasons"]]
 
 
+# The lab's two rebuilt kernels as the lab declares them (tests/lab/run_lab.py LAB_KNOWN_KERNELS): each entry must
+# match only its own build, and the one without the weight-0 fix must give problem 1 for conn_reuse_mode=0 even
+# with expire_nodest_conn=1 (measured in docs/lab.md, row lab-nofix1-6.1 0/1).
+LAB_POLICY = {"known_kernels": [
+    {"name": "lab pre-5.9 rebuild", "release_regex": "-ipvs-prefix-lab", "fix2": False, "fix1": True,
+     "source": "tests/guests/lab-kernel"},
+    {"name": "lab pre-5.9 rebuild without the weight-0 fix", "release_regex": "-ipvs-nofix2-nofix1-lab$",
+     "fix2": False, "fix1": False, "source": "tests/guests/lab-kernel"},
+]}
+
+
+@pytest.mark.parametrize("release,crm,end,verdict,mitigation,fix1", [
+    ("6.1.192-ipvs-prefix-lab", 0, 0, "problem1", "os_upgrade", True),
+    ("6.1.192-ipvs-prefix-lab", 0, 1, "safe", "none", True),
+    ("6.1.192-ipvs-prefix-lab", 1, 1, "problem2", "pin_sysctl", True),
+    ("6.1.192-ipvs-nofix2-nofix1-lab", 0, 0, "problem1", "os_upgrade", False),
+    ("6.1.192-ipvs-nofix2-nofix1-lab", 0, 1, "problem1", "os_upgrade", False),
+    ("6.1.192-ipvs-nofix2-nofix1-lab", 1, 0, "problem2", "os_upgrade", False),
+    ("6.1.192-ipvs-nofix2-nofix1-lab", 1, 1, "problem2", "os_upgrade", False),
+])
+def test_lab_kernels_with_and_without_the_weight0_fix(release, crm, end, verdict, mitigation, fix1):
+    result = classify(node(kernel=release, crm=crm, end=end, persisted=crm, kp="v1.28.4"), LAB_POLICY)
+    assert (result["verdict"], result["mitigation"], result["kernel_fix"], result["weight0_fix"]) == \
+        (verdict, mitigation, False, fix1)
+
+
 def test_user_known_kernels_can_declare_a_build_fixed():
     facts = node(kernel="5.4.0-1103-acme", crm=0, kp="v1.28.4")
     policy = {"known_kernels": [{"release_regex": r"^5\.4\.0-1\d{3}-acme", "fix2": True, "source": "acme"}]}
