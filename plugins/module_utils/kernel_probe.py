@@ -519,7 +519,7 @@ class NodeSystem:
         argv = [self.ip] + (["-n", netns] if netns else []) + ["-batch", "-"]
         try:
             proc = subprocess.run(argv, input="\n".join(lines) + "\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  universal_newlines=True, timeout=timeout, env=dict(os.environ, LC_ALL="C"))
+                                  universal_newlines=True, timeout=timeout, env=dict(os.environ, LC_ALL="C"), check=False)
         except subprocess.TimeoutExpired:
             return None, "timed out"
         return proc.returncode, proc.stderr.strip()

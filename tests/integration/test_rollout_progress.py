@@ -33,8 +33,8 @@ def test_each_batch_says_where_the_rollout_is(tmp_path):
             "__kube_proxy_mode_act": "{{ ansible_facts.ipvs_reuse.classification.mitigation == 'switch_iptables' }}"}},
         {"name": "One node fails its switch", "ansible.builtin.fail": {"msg": "kube-proxy did not come back"},
          "when": "inventory_hostname == '%s'" % FAILING},
-        {"name": "Progress", "ansible.builtin.include_role": {"name": "kubenode.ipvs_reuse.kube_proxy_mode",
-                                                             "tasks_from": "progress"}},
+        {"name": "Progress",
+         "ansible.builtin.include_role": {"name": "kubenode.ipvs_reuse.kube_proxy_mode", "tasks_from": "progress"}},
     ]}]
     (tmp_path / "play.json").write_text(json.dumps(play))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")

@@ -58,7 +58,7 @@ def _escape(text):
 def _link(text, target, pages, source_dir, repo_url):
     if re.match(r"^[a-z]+://", target):
         return "`%s <%s>`__" % (text, target)
-    path, _, anchor = target.partition("#")
+    path, _hash, anchor = target.partition("#")
     if not path:
         raise Unsupported("in-page link %r" % target)
     resolved = posixpath.normpath(posixpath.join(source_dir, path))
