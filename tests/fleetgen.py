@@ -61,6 +61,8 @@ def write_node(root, spec):
     for relative, target in sorted((spec.get("links") or {}).items()):
         path = os.path.join(root, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.islink(path):  # writing the fleet again over itself
+            os.remove(path)
         os.symlink(target, path)
     return root
 
