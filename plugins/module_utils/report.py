@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 try:
     from shlex import quote as shell_quote
 except ImportError:  # pragma: no cover - Python 2
@@ -218,8 +220,30 @@ def deciding_reasons(record, with_confidence=True):
     it is when the engine says so."""
     return ["%s (%s)" % (reason.get("text", ""), reason["confidence"]) if reason.get("confidence") and with_confidence
             else reason.get("text", "")
-            for reason in record.get("reasons") or []
+            for reason in _deciding(record)]
+
+
+def _deciding(record):
+    return [reason for reason in record.get("reasons") or []
             if isinstance(reason, dict) and str(reason.get("rule", "")).startswith(DECIDING_RULES)]
+
+
+# The engine's reason texts name the rows of the domain table ("(rows 2/3)"): the reports move that reference, with
+# the rule id, out of the text an operator reads and into a tooltip (HTML) or a rule list (Markdown).
+ROW_REFERENCE = re.compile(r" \((rows? [0-9/]+)\)")
+RULES_DOC = "docs/classification.md"
+
+
+def deciding_reason_parts(record):
+    """The deciding reasons as dicts: text (without the domain table reference), confidence, rule id, rows (the domain
+    table rows the text named)."""
+    parts = []
+    for reason in _deciding(record):
+        text = str(reason.get("text", ""))
+        parts.append({"text": ROW_REFERENCE.sub("", text), "confidence": reason.get("confidence"),
+                      "rule": reason.get("rule"), "rows": ROW_REFERENCE.findall(text)})
+    return parts
+
 
 
 def next_steps(report):
@@ -305,6 +329,14 @@ def plain_why(record):
     return " ".join(sentences)
 
 
+def markdown_why(record):
+    """The "why" cell of summary.md: the operator's words, then the engine's deciding reasons (how sure each is) with
+    their rule ids."""
+    reasons = ["%s%s [%s]" % (part["text"], " (%s)" % part["confidence"] if part["confidence"] else "", part["rule"])
+               for part in deciding_reason_parts(record)]
+    return plain_why(record) + (" Reasons: %s." % "; ".join(reasons) if reasons else "")
+
+
 def fleet_markdown(report):
     """The Markdown summary: counts, nodes needing action with the deciding reason, next steps."""
     summary = report["summary"]
@@ -329,11 +361,12 @@ def fleet_markdown(report):
         lines += ["| node | verdict | starts | mitigation | kernel | OS | kube-proxy "
                   "| conn_reuse_mode (live/persisted) | why |", "|---|---|---|---|---|---|---|---|---|"]
         for record in needing:
-            deciding = deciding_reasons(record)
             lines.append("| %s | %s | %s | %s | %s | %s | %s | %s/%s | %s |" % (
                 _cell(record["node"]), record["verdict"], starts_text(record), record["mitigation"], _cell(record["kernel"]),
                 _cell(record["os"]), _cell(record["kube_proxy_version"]), _cell(record["conn_reuse_mode"]),
-                _cell(record["persisted_conn_reuse_mode"]), _cell("; ".join(deciding))))
+                _cell(record["persisted_conn_reuse_mode"]), _cell(markdown_why(record))))
+        lines += ["", "The rule ids after each reason are explained in %s; fleet.json has every reason with its "
+                  "source and confidence." % RULES_DOC]
     lines += ["", "## What to do next", ""]
     steps = next_steps(report)
     for step in steps:

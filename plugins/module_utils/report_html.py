@@ -21,10 +21,11 @@ from html import escape as _html_escape
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import (
-        DECIDING_RULES, NEEDS_ACTION, next_steps, plain_why, run_text, starts_text)
+        NEEDS_ACTION, RULES_DOC, deciding_reason_parts, next_steps, plain_why, run_text, starts_text)
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
-    from .report import DECIDING_RULES, NEEDS_ACTION, next_steps, plain_why, run_text, starts_text  # type: ignore
+    from .report import (  # type: ignore
+        NEEDS_ACTION, RULES_DOC, deciding_reason_parts, next_steps, plain_why, run_text, starts_text)
 
 COLORS = {"not_applicable": "#8a8f98", "safe": "#2e7d32", "problem1": "#c62828", "problem2": "#e65100",
           "unknown": "#6a1b9a"}
@@ -243,27 +244,16 @@ def _cell(key, value, data_type):
     return '<td%s>%s</td>' % (' class="node"' if key == "node" else "", "-" if value in (None, "") else _esc(value))
 
 
-# Reason texts of the engine name the rows of the domain table ("(rows 2/3)"): shown in the reason's tooltip with its
-# rule id instead of in the text.
-_ROW_REFERENCE = re.compile(r" \((rows? [0-9/]+)\)")
-RULES_DOC = "docs/classification.md"
-
-
 def _reasons_html(record):
     """The engine's deciding reasons, as a list under a <details> element: the text, how sure it is, and the rule
     (id and domain table row) as a tooltip pointing at docs/classification.md."""
     items = []
-    for reason in record.get("reasons") or []:
-        if not isinstance(reason, dict) or not str(reason.get("rule", "")).startswith(DECIDING_RULES):
-            continue
-        text = str(reason.get("text", ""))
-        rows = _ROW_REFERENCE.findall(text)
-        text = _ROW_REFERENCE.sub("", text)
-        where = ", domain table %s" % ", ".join(rows) if rows else ""
-        rule = "rule %s%s; see %s" % (reason.get("rule"), where, RULES_DOC)
+    for part in deciding_reason_parts(record):
+        where = ", domain table %s" % ", ".join(part["rows"]) if part["rows"] else ""
+        rule = "rule %s%s; see %s" % (part["rule"], where, RULES_DOC)
         items.append('<li>%s%s <span class="rule" title="%s">[%s]</span></li>' % (
-            _esc(text), " (%s)" % _esc(reason["confidence"]) if reason.get("confidence") else "", _esc(rule),
-            _esc(reason.get("rule"))))
+            _esc(part["text"]), " (%s)" % _esc(part["confidence"]) if part["confidence"] else "", _esc(rule),
+            _esc(part["rule"])))
     if not items:
         return ""
     return "<details><summary>reasons (%d)</summary><ul>%s</ul></details>" % (len(items), "".join(items))
