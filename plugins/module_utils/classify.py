@@ -563,12 +563,12 @@ def _keeper_value(facts):
     return int_or_none(pin.get("value")) if pin.get("keeper") is True else None
 
 
-def _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, which,
-                             line_confidence=False):
+def _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, which):
     """Say what kube-proxy writes to conn_reuse_mode at its ``which`` ("next" or "first") start.
 
-    line_confidence: give the release line's own confidence (verified/inferred) to the reasons that rest on it."""
-    confidence = kp_line.get("confidence", "verified") if line_confidence and kp_line is not None else "observed"
+    What it writes is a prediction from its release line, so the reason carries the line's confidence (verified or
+    inferred), on a live node as on an image."""
+    confidence = kp_line.get("confidence", "verified") if kp_line is not None else "observed"
     if kp_line is None:
         reasons.add("kube_proxy_unknown", "kube-proxy version %s: what it writes at its %s start is unknown"
                     % (kp_version_text or "not found", which), kp_source)
@@ -683,8 +683,7 @@ def _classify_image(facts, policy, reasons, warnings, mode, configured, release,
     switch, state_fixes = _vendor_switch(facts, fixes, reasons, {}, ("after_reboot",))
     keeper_value = _keeper_value(facts)
     write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
-    _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "first",
-                             line_confidence=True)
+    _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "first")
     start_conntrack, start_expire = _start_values(kp_line, boot["expire_nodest_conn"])
     if keeper_value is not None:
         reasons.add("pin_keeper", "a pin keeper re-asserts conn_reuse_mode=%d after each kube-proxy start"

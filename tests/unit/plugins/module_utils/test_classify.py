@@ -402,6 +402,17 @@ def test_reasons_carry_source_and_confidence():
     assert all(reason.get("confidence") for reason in result["reasons"])
 
 
+@pytest.mark.parametrize("kp,confidence", [("v1.21.9", "inferred"), ("v1.21.3", "inferred"), ("v1.20.15", "inferred"),
+                                           ("v1.22.0", "verified"), ("v1.18.20", "verified")])
+def test_kube_proxy_start_reason_has_its_release_lines_confidence_on_a_live_node(kp, confidence):
+    """What kube-proxy writes at its next start is a prediction from its release line (knowledge.KUBE_PROXY_LINES),
+    not something read on the node: the reason says how sure that line is."""
+    result = classify(node(kernel="6.1.0", kp=kp, crm=1, end=1))
+    start = [reason for reason in result["reasons"] if reason["rule"].startswith("kube_proxy_")
+             and reason["rule"] in ("kube_proxy_writes", "kube_proxy_leaves", "kube_proxy_uncertain")]
+    assert len(start) == 1 and start[0]["confidence"] == confidence, start
+
+
 @pytest.mark.parametrize("abi,fix2,fix1", [(47, False, False), (48, True, False), (99, True, False),
                                            (100, True, True), (150, True, True)])
 def test_ubuntu_focal_abi_numbers(abi, fix2, fix1):
