@@ -92,44 +92,52 @@ def _flag_plan(cls):
                                          "as it is" % (verdict, mitigation)}
 
 
-# Which role playbooks/mitigate.yml runs for which action (the others are not run on the node).
-RUNS = {"pin_sysctl": ("apply", "keep", "refuse"), "kube_proxy_mode": ("switch",), "os_upgrade_flag": ("flag", "unflag")}
+_ASSESS_FIRST = ("%(role)s: node %(host)s has no ansible_facts.ipvs_reuse.classification: run the "
+                 "kubenode.ipvs_reuse.assess role (or the ipvs_facts module) on it earlier in the same play. "
+                 "Nothing was changed.")
+
+# One row per mitigation role (knowledge.MITIGATION_ROLES names the role of each mitigation):
+#   derive            its entry of the plan, from the classification (and the facts)
+#   runs              the actions for which playbooks/mitigate.yml runs the role on the node
+#   refuses_unknown   whether the role stops a node whose verdict is unknown
+#   checks_mitigation whether an unknown mitigation (facts of another version) stops it too
+#   not_assessed, not_known: its refusals, in the words each role has always used
+ROLES = {
+    "pin_sysctl": {
+        "derive": _pin_plan, "runs": ("apply", "keep", "refuse"),
+        # no value is safe on an unknown node: the role refuses it when it finds no value to pin
+        "refuses_unknown": False, "checks_mitigation": True,
+        "not_assessed": "%(host)s: no IPVS reuse classification for this node (ansible_facts.ipvs_reuse.classification "
+                        "is missing): run the role kubenode.ipvs_reuse.assess first (playbooks/mitigate.yml does). "
+                        "Nothing was changed.",
+        "not_known": "%(host)s: the classification has an unknown verdict %(verdict)s or mitigation %(mitigation)s "
+                     "(known verdicts: %(verdicts)s; mitigations: %(mitigations)s): assess again with this version of "
+                     "the collection. Nothing was changed.",
+    },
+    "kube_proxy_mode": {
+        "derive": lambda cls, facts: _switch_plan(cls), "runs": ("switch",),
+        "refuses_unknown": True, "checks_mitigation": False,
+        "not_assessed": _ASSESS_FIRST,
+        "not_known": "kube_proxy_mode: node %(host)s has verdict '%(verdict)s': an unknown verdict cannot justify "
+                     "switching kube-proxy (%(reasons)s). Nothing was changed.",
+    },
+    "os_upgrade_flag": {
+        "derive": lambda cls, facts: _flag_plan(cls), "runs": ("flag", "unflag"),
+        "refuses_unknown": True, "checks_mitigation": True,
+        "not_assessed": _ASSESS_FIRST,
+        "not_known": "os_upgrade_flag: node %(host)s has verdict '%(verdict)s' and mitigation '%(mitigation)s': an "
+                     "unknown verdict cannot justify flagging or unflagging it (%(reasons)s). Nothing was changed.",
+    },
+}
 
 
 def derive_plan(classification, facts):
     """The plan for one node: {role: {"action", "reason", ...}, "run": [roles mitigate.yml runs]}."""
     cls = _mapping(classification)
     facts = _mapping(facts)
-    plan = {"pin_sysctl": _pin_plan(cls, facts), "kube_proxy_mode": _switch_plan(cls), "os_upgrade_flag": _flag_plan(cls)}
-    plan["run"] = [role for role in sorted(RUNS) if plan[role]["action"] in RUNS[role]]
+    plan = dict((role, row["derive"](cls, facts)) for role, row in ROLES.items())
+    plan["run"] = [role for role in sorted(ROLES) if plan[role]["action"] in ROLES[role]["runs"]]
     return plan
-
-
-# The refusal of each role when a node cannot be acted on, in the words each role has always used.
-_NOT_ASSESSED = {
-    "pin_sysctl": "%(host)s: no IPVS reuse classification for this node (ansible_facts.ipvs_reuse.classification is "
-                  "missing): run the role kubenode.ipvs_reuse.assess first (playbooks/mitigate.yml does). Nothing was "
-                  "changed.",
-    "kube_proxy_mode": "kube_proxy_mode: node %(host)s has no ansible_facts.ipvs_reuse.classification: run the "
-                       "kubenode.ipvs_reuse.assess role (or the ipvs_facts module) on it earlier in the same play. "
-                       "Nothing was changed.",
-    "os_upgrade_flag": "os_upgrade_flag: node %(host)s has no ansible_facts.ipvs_reuse.classification: run the "
-                       "kubenode.ipvs_reuse.assess role (or the ipvs_facts module) on it earlier in the same play. "
-                       "Nothing was changed.",
-}
-_NOT_KNOWN = {
-    "pin_sysctl": "%(host)s: the classification has an unknown verdict %(verdict)s or mitigation %(mitigation)s (known "
-                  "verdicts: %(verdicts)s; mitigations: %(mitigations)s): assess again with this version of the "
-                  "collection. Nothing was changed.",
-    "kube_proxy_mode": "kube_proxy_mode: node %(host)s has verdict '%(verdict)s': an unknown verdict cannot justify "
-                       "switching kube-proxy (%(reasons)s). Nothing was changed.",
-    "os_upgrade_flag": "os_upgrade_flag: node %(host)s has verdict '%(verdict)s' and mitigation '%(mitigation)s': an "
-                       "unknown verdict cannot justify flagging or unflagging it (%(reasons)s). Nothing was changed.",
-}
-# Whether a role refuses a node whose verdict is "unknown" (pin_sysctl refuses it later: no value is safe there).
-_REFUSES_UNKNOWN = {"pin_sysctl": False, "kube_proxy_mode": True, "os_upgrade_flag": True}
-# Whether a role checks the mitigation against the known ones (kube_proxy_mode reads only the verdict).
-_CHECKS_MITIGATION = {"pin_sysctl": True, "kube_proxy_mode": False, "os_upgrade_flag": True}
 
 
 def plan_for(facts, role, host="this node"):
@@ -138,18 +146,19 @@ def plan_for(facts, role, host="this node"):
     The one check every mitigation role runs: the node was assessed (a classification exists), its verdict and
     mitigation are ones this version knows (facts from another version are stale), and, for the roles that refuse
     it, the verdict is not unknown. A classification without a plan (set by hand) gets the derived one."""
-    if role not in _NOT_ASSESSED:
-        raise PlanError("no plan for role %r (known: %s)" % (role, ", ".join(sorted(_NOT_ASSESSED))))
+    if role not in ROLES:
+        raise PlanError("no plan for role %r (known: %s)" % (role, ", ".join(sorted(ROLES))))
+    row = ROLES[role]
     cls = _mapping(facts).get("classification")
     if not isinstance(cls, dict):
-        raise PlanError(_NOT_ASSESSED[role] % {"host": host})
+        raise PlanError(row["not_assessed"] % {"host": host, "role": role})
     missing = "(none)" if role == "pin_sysctl" else ""  # what each role's message has always said for a missing key
     verdict = cls.get("verdict", missing)
     mitigation = cls.get("mitigation", missing)
     reasons = "; ".join(_text(_mapping(item).get("text")) for item in cls.get("reasons") or [] if isinstance(item, dict))
-    known = verdict in K.VERDICTS and (mitigation in K.MITIGATIONS or not _CHECKS_MITIGATION[role])
-    if not known or (_REFUSES_UNKNOWN[role] and verdict == "unknown"):
-        raise PlanError(_NOT_KNOWN[role] % {
+    known = verdict in K.VERDICTS and (mitigation in K.MITIGATIONS or not row["checks_mitigation"])
+    if not known or (row["refuses_unknown"] and verdict == "unknown"):
+        raise PlanError(row["not_known"] % {
             "host": host, "verdict": verdict, "mitigation": mitigation,
             "verdicts": ", ".join(K.VERDICTS), "mitigations": ", ".join(K.MITIGATIONS), "reasons": reasons})
     plan = cls.get("plan")

@@ -43,7 +43,7 @@ def test_the_verdict_choices_of_the_assess_role_are_the_engine_s():
 
 def test_every_mitigation_has_its_role_and_its_plan_entry():
     assert set(K.MITIGATION_ROLES) == set(K.MITIGATIONS) - {"none"}
-    assert set(K.MITIGATION_ROLES.values()) == set(plan.RUNS)
+    assert set(K.MITIGATION_ROLES.values()) == set(plan.ROLES)
     for role in K.MITIGATION_ROLES.values():
         assert os.path.isdir(os.path.join(REPO, "roles", role)), role
     assert set(K.MITIGATION_TEXT) == set(K.MITIGATIONS) and set(K.VERDICT_TEXT) == set(K.VERDICTS)
