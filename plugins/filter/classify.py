@@ -63,6 +63,16 @@ _value:
     pin_needs_keeper:
       description: Whether kube-proxy rewrites the value at start, so the pin must be re-asserted after each start.
       type: bool
+    pin_sysctls:
+      description: Every sysctl (under C(net.ipv4.vs)) to pin with its value, C(conn_reuse_mode) first; V(null) without a pin.
+      type: dict
+    plan:
+      description:
+        - What each mitigation role must do on the node, each entry with its C(action) and C(reason) - C(pin_sysctl)
+          V(apply), V(keep), V(refuse) or V(none); C(kube_proxy_mode) V(switch) or V(none); C(os_upgrade_flag)
+          V(flag), V(unflag), V(leave) or V(none) - and C(run), the roles C(playbooks/mitigate.yml) runs on it.
+        - The roles read their entry with the filter P(kubenode.ipvs_reuse.plan_for#filter).
+      type: dict
     states:
       description:
         - The sysctl values and verdict now, after kube-proxy's next start, and after a reboot.

@@ -18,10 +18,12 @@ import re
 try:
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.measured_fixes import overlay_measured_fixes
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.plan import derive_plan
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import format_version, int_or_none, parse_version
 except ImportError:  # pragma: no cover - direct import from a checkout
     from . import knowledge as K  # type: ignore
     from .measured_fixes import overlay_measured_fixes  # type: ignore
+    from .plan import derive_plan  # type: ignore
     from .versions import format_version, int_or_none, parse_version  # type: ignore
 
 SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
@@ -329,14 +331,18 @@ def _unknown(reasons, rule, text, source, extra=None):
 
 
 def classify(facts, policy=None):
-    """Classify one node. Never raises on bad facts; raises PolicyError on a bad policy."""
+    """Classify one node. Never raises on bad facts; raises PolicyError on a bad policy.
+
+    The result carries the verdict, the mitigation and, under ``plan``, what each mitigation role must do."""
     merged_policy = validate_policy(policy)
     try:
-        return _classify(facts, merged_policy)
+        result = _classify(facts, merged_policy)
     except Exception as exc:  # noqa: BLE001 - a classifier must answer, not crash the fleet run
         reasons = _Reasons()
-        return _unknown(reasons, "internal_error", "the facts could not be read: %s: %s"
-                        % (type(exc).__name__, exc), "classify.py")
+        result = _unknown(reasons, "internal_error", "the facts could not be read: %s: %s"
+                          % (type(exc).__name__, exc), "classify.py")
+    result["plan"] = derive_plan(result, facts)
+    return result
 
 
 KUBE_PROXY_MODES = frozenset(("ipvs", "iptables", "nftables", "kernelspace", "userspace"))

@@ -148,14 +148,30 @@ KERNEL_DEFAULTS = {"conn_reuse_mode": 1, "conntrack": 0, "expire_nodest_conn": 0
 KERNEL_DEFAULTS_SOURCE = ("Linux Documentation/networking/ipvs-sysctl: conn_reuse_mode default 1, conntrack and "
                           "expire_nodest_conn default 0")
 
-# What the pin_sysctl role installs; the facts module looks for these so the
-# engine knows a pin is kept across kube-proxy restarts.
+# What the pin_sysctl role installs; the facts module looks for the pin file and the keeper's service so the
+# engine knows a pin is kept across kube-proxy restarts. roles/pin_sysctl/vars/main.yml names the same paths
+# (tests/unit/test_one_home.py fails when they drift).
 PIN_SYSCTL_FILE = "/etc/sysctl.d/90-kubenode-ipvs-reuse.conf"
-PIN_KEEPER_UNIT = "/etc/systemd/system/kubenode-ipvs-reuse-pin.service"
+PIN_KEEPER_NAME = "kubenode-ipvs-reuse-pin"
+PIN_KEEPER_UNIT = "/etc/systemd/system/" + PIN_KEEPER_NAME + ".service"
+PIN_PATHS = {
+    "file": PIN_SYSCTL_FILE,
+    "modules_file": "/etc/modules-load.d/90-kubenode-ipvs-reuse.conf",
+    "keeper_script": "/usr/local/sbin/" + PIN_KEEPER_NAME,
+    "keeper_service": PIN_KEEPER_UNIT,
+    "keeper_timer": "/etc/systemd/system/" + PIN_KEEPER_NAME + ".timer",
+    "keeper_name": PIN_KEEPER_NAME,
+    "record": "/var/lib/kubenode-ipvs-reuse/pin_sysctl.json",
+}
+# The sysctls (under net.ipv4.vs) the pin may set: conn_reuse_mode, and the vendor switches of KNOWN_KERNELS
+# ("switch") that a reuse fix depends on. The conn_reuse_mode module's `name` and the role refuse any other.
+PINNABLE_SYSCTLS = ("conn_reuse_mode", "conn_reuse_old_conntrack")
 
 VERDICTS = ("not_applicable", "safe", "problem1", "problem2", "unknown")
 MITIGATIONS = ("none", "pin_sysctl", "switch_iptables", "os_upgrade")
 FALLBACK_MITIGATIONS = ("os_upgrade", "switch_iptables")
+# The role that carries out each mitigation (plugins/module_utils/plan.py gives each one its entry of the plan).
+MITIGATION_ROLES = {"pin_sysctl": "pin_sysctl", "switch_iptables": "kube_proxy_mode", "os_upgrade": "os_upgrade_flag"}
 
 VERDICT_TEXT = {
     "not_applicable": "kube-proxy does not run in IPVS mode",

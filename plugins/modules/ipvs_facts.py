@@ -208,6 +208,11 @@ ansible_facts:
           A running kube-proxy's C(--config) is read through C(/proc/<pid>/root).
         - Values with NUL or control characters, and negative sysctl values, are listed in C(missing) as
           malformed and never used.
+        - C(classification.plan) says what each mitigation role must do on the node, each entry with its C(action)
+          and C(reason) - C(pin_sysctl) V(apply), V(keep), V(refuse) or V(none) (with C(value), C(sysctls) and
+          C(keeper)), C(kube_proxy_mode) V(switch) or V(none) (with C(target)), C(os_upgrade_flag) V(flag),
+          V(unflag), V(leave) or V(none) - and C(plan.run) lists the roles C(playbooks/mitigate.yml) runs on it.
+          The roles read their entry with the filter C(kubenode.ipvs_reuse.plan_for).
       returned: always
       type: dict
       sample:
@@ -226,6 +231,11 @@ ansible_facts:
           kernel_fix: null
           reasons:
             - {rule: mode_ipvs, text: kube-proxy runs in IPVS mode, source: "..."}
+          plan:
+            pin_sysctl: {action: none, value: null, keeper: null, sysctls: {}, reason: "mitigation os_upgrade: no pin"}
+            kube_proxy_mode: {action: none, target: null, reason: "mitigation os_upgrade, not switch_iptables: ..."}
+            os_upgrade_flag: {action: flag, reason: "upgrade the OS/kernel to one with the fix, ..."}
+            run: [os_upgrade_flag]
 """
 
 from ansible.module_utils.basic import AnsibleModule
