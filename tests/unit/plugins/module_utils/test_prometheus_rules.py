@@ -47,6 +47,16 @@ def expected(alertname, **labels):
     return {"exp_labels": labels, "exp_annotations": filled}
 
 
+def promtool_test_rules(tmp_path, input_series, alert_rule_test):
+    """Run promtool's unit test of the shipped rules over input_series; promtool's output when it fails."""
+    tests = {"rule_files": [os.path.abspath(RULES)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": input_series, "alert_rule_test": alert_rule_test}]}
+    path = tmp_path / "rules_unit_test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_promtool_check_rules():
     subprocess.run([PROMTOOL, "check", "rules", RULES], check=True)
 
@@ -98,16 +108,10 @@ def test_kernel_fix_regressed_fires_when_a_node_boots_an_unfixed_kernel(tmp_path
             lost.append(dict(re.findall(r'(\w+)="([^"]*)"', series)))
     assert sorted(fix["fix"] for fix in lost) == ["reuse", "weight0"], values
     regressed = [expected("IpvsReuseKernelFixRegressed", severity="critical", **fix) for fix in lost]
-    tests = {"rule_files": [os.path.abspath(RULES)], "evaluation_interval": "1m", "tests": [{
-        "interval": "1m", "input_series": input_series,
-        "alert_rule_test": [
-            {"eval_time": "30m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": []},
-            {"eval_time": "90m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": regressed},
-        ]}]}
-    path = tmp_path / "regressed_test.yml"
-    path.write_text(yaml.safe_dump(tests))
-    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool_test_rules(tmp_path, input_series, [
+        {"eval_time": "30m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": []},
+        {"eval_time": "90m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": regressed},
+    ])
 
 
 def test_keeper_alerts_over_what_the_real_keeper_writes(tmp_path):
@@ -134,16 +138,10 @@ def test_keeper_alerts_over_what_the_real_keeper_writes(tmp_path):
     corrected = [expected("IpvsReusePinKeeperCorrected", severity="info", instance="node-a",
                           sysctl="net.ipv4.vs.conn_reuse_mode")]
     stopped_alert = [expected("IpvsReusePinKeeperStopped", severity="warning", instance="node-a")]
-    tests = {"rule_files": [os.path.abspath(RULES)], "evaluation_interval": "1m", "tests": [{
-        "interval": "1m",
-        "input_series": [{"series": series, "values": " ".join(samples)} for series, samples in sorted(values.items())],
-        "alert_rule_test": [
-            {"eval_time": "5m", "alertname": "IpvsReusePinKeeperCorrected", "exp_alerts": []},
-            {"eval_time": "15m", "alertname": "IpvsReusePinKeeperCorrected", "exp_alerts": corrected},
-            {"eval_time": "60m", "alertname": "IpvsReusePinKeeperStopped", "exp_alerts": []},
-            {"eval_time": "125m", "alertname": "IpvsReusePinKeeperStopped", "exp_alerts": stopped_alert},
-        ]}]}
-    path = tmp_path / "keeper_test.yml"
-    path.write_text(yaml.safe_dump(tests))
-    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    input_series = [{"series": series, "values": " ".join(samples)} for series, samples in sorted(values.items())]
+    promtool_test_rules(tmp_path, input_series, [
+        {"eval_time": "5m", "alertname": "IpvsReusePinKeeperCorrected", "exp_alerts": []},
+        {"eval_time": "15m", "alertname": "IpvsReusePinKeeperCorrected", "exp_alerts": corrected},
+        {"eval_time": "60m", "alertname": "IpvsReusePinKeeperStopped", "exp_alerts": []},
+        {"eval_time": "125m", "alertname": "IpvsReusePinKeeperStopped", "exp_alerts": stopped_alert},
+    ])
