@@ -9,75 +9,13 @@ The single-key case (every kernel but the vendor one) must render exactly the by
 learned to pin a set: tests/integration/golden/pin_sysctl holds them (rendered from the templates of commit
 51cefb0, the last without multi-key support); molecule/pin_sysctl checks the same bytes on a real guest.
 """
-import json
 import os
-import subprocess
 import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEMPLATES = os.path.join(REPO, "roles", "pin_sysctl", "templates")
-GOLDEN = os.path.join(REPO, "tests", "integration", "golden", "pin_sysctl")
-RENDERED = ("pin.conf", "keeper.sh", "keeper.service", "keeper.timer")
-SWITCH = "conn_reuse_old_conntrack"
-CLASSIFICATION = {"verdict": "problem2", "mitigation": "pin_sysctl", "kernel_fix": True, "weight0_fix": False,
-                  "pin_value": 1, "pin_needs_keeper": True, "states": {}, "reasons": [], "warnings": []}
-
-
-def facts_for(pin_sysctls, sysctl=None, persisted=None, pin=None, classification=None):
-    live = {"conn_reuse_mode": 0, SWITCH: 0}
-    live.update(sysctl or {})
-    cls = dict(CLASSIFICATION, pin_sysctls=pin_sysctls)
-    cls.update(classification or {})
-    return {"kernel": {"release": "4.14.105-19-0019"}, "sysctl": live, "sysctl_errors": {},
-            "persisted": persisted or {}, "pin": pin or {}, "kube_proxy": {"mode": "ipvs", "version": "v1.28.4"},
-            "classification": cls}
-
-
-def run_role(tmp_path, facts, extra_vars=None):
-    """Run decide.yml in check mode, then render the templates with what it decided (into tmp_path/out)."""
-    out = tmp_path / "out"
-    out.mkdir()
-    render = [{"name": "Render " + name, "check_mode": False, "ansible.builtin.template": {
-        "src": os.path.join(TEMPLATES, name + ".j2"), "dest": str(out / name), "mode": "0644"}} for name in RENDERED]
-    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "Facts as the engine returns them", "ansible.builtin.set_fact": {"ansible_facts": {"ipvs_reuse": facts}}},
-        {"name": "Run the decision only", "ansible.builtin.include_role": {
-            "name": "kubenode.ipvs_reuse.pin_sysctl", "tasks_from": "decide", "public": True}},
-        {"name": "Publish the decision", "ansible.builtin.copy": {
-            "dest": str(tmp_path / "decision.json"),
-            "content": "{{ {'set': __pin_sysctl_set, 'target': __pin_sysctl_target, 'keeper': __pin_sysctl_keeper_wanted,"
-                       " 'record_data': __pin_sysctl_record_data} | to_json }}"},
-         "check_mode": False}] + render}]
-    (tmp_path / "play.json").write_text(json.dumps(play))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "--check",
-               "-e", "ansible_python_interpreter=" + sys.executable, str(tmp_path / "play.json")]
-    for name, value in (extra_vars or {}).items():
-        command += ["-e", json.dumps({name: value})]
-    result = subprocess.run(command, env=env, cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            universal_newlines=True, check=False)
-    decision = None
-    if (tmp_path / "decision.json").exists():
-        decision = json.loads((tmp_path / "decision.json").read_text())
-    return result, decision, out
-
-
-def run_keeper(tmp_path, out, live):
-    """Run the rendered keeper with /proc/sys/net/ipv4/vs and the pin file replaced by files under tmp_path."""
-    vs_dir = tmp_path / "vs"
-    vs_dir.mkdir()
-    for name, value in live.items():
-        (vs_dir / name).write_text("%s\n" % value)
-    script = (out / "keeper.sh").read_text()
-    script = script.replace("/proc/sys/net/ipv4/vs", str(vs_dir))
-    script = script.replace("/etc/sysctl.d/90-kubenode-ipvs-reuse.conf", str(out / "pin.conf"))
-    (tmp_path / "keeper-test.sh").write_text(script)
-    proc = subprocess.run(["sh", str(tmp_path / "keeper-test.sh")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, check=False)
-    return proc, dict((name, (vs_dir / name).read_text().strip()) for name in live)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pin_keeper import GOLDEN, RENDERED, SWITCH, facts_for, run_keeper, run_role  # noqa: E402
 
 
 def test_single_key_renders_the_bytes_of_before(tmp_path):
@@ -195,3 +133,116 @@ def test_a_value_other_than_the_safe_one_is_still_refused(tmp_path):
     result, decision, _out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}), {"pin_sysctl_value": 0})
     assert result.returncode == 2 and decision is None, result.stdout[-3000:]
     assert "only 1 is safe" in result.stdout
+
+
+def metrics_of(path):
+    """{sample name with labels: value} of a keeper metrics file, parsed as Prometheus does (prometheus_client)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    found = {}
+    for family in text_string_to_metric_families(path.read_text()):
+        for sample in family.samples:
+            labels = ",".join('%s="%s"' % pair for pair in sorted(sample.labels.items()))
+            found["%s{%s}" % (sample.name, labels) if labels else sample.name] = sample.value
+    return found
+
+
+def corrections(name):
+    return 'ipvs_reuse_keeper_corrections_total{sysctl="net.ipv4.vs.%s"}' % name
+
+
+def last_correction(name):
+    return 'ipvs_reuse_keeper_last_correction_timestamp_seconds{sysctl="net.ipv4.vs.%s"}' % name
+
+
+CHECKED = "ipvs_reuse_keeper_last_check_timestamp_seconds"
+
+
+def test_single_key_keeper_counts_its_corrections_in_a_textfile(tmp_path):
+    textfile_dir = tmp_path / "textfile"
+    textfile_dir.mkdir()
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1}),
+                                      {"pin_sysctl_keeper_textfile_dir": str(textfile_dir)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    prom = textfile_dir / "ipvs_reuse_keeper.prom"
+    # a check with nothing to correct: counter 0, no correction time yet
+    proc, live = run_keeper(tmp_path, out, {"conn_reuse_mode": 1}, now=1000)
+    assert proc.returncode == 0 and proc.stdout == "" and live == {"conn_reuse_mode": "1"}
+    assert metrics_of(prom) == {corrections("conn_reuse_mode"): 0, CHECKED: 1000}
+    # kube-proxy wrote 0: corrected, logged as before, counted
+    proc, live = run_keeper(tmp_path, out, {"conn_reuse_mode": 0}, now=1010)
+    assert proc.returncode == 0 and live == {"conn_reuse_mode": "1"}
+    assert proc.stdout == ("<4>corrected net.ipv4.vs.conn_reuse_mode from 0 to 1 (pinned in %s; kube-proxy or another "
+                           "writer changed it)\n" % (out / "pin.conf"))
+    assert metrics_of(prom) == {corrections("conn_reuse_mode"): 1, last_correction("conn_reuse_mode"): 1010, CHECKED: 1010}
+    # a later check keeps the count and the correction time; another correction counts on from the file
+    run_keeper(tmp_path, out, {}, now=1020)
+    assert metrics_of(prom) == {corrections("conn_reuse_mode"): 1, last_correction("conn_reuse_mode"): 1010, CHECKED: 1020}
+    run_keeper(tmp_path, out, {"conn_reuse_mode": 0}, now=1030)
+    assert metrics_of(prom) == {corrections("conn_reuse_mode"): 2, last_correction("conn_reuse_mode"): 1030, CHECKED: 1030}
+    assert oct(prom.stat().st_mode & 0o777) == "0o644"
+    assert sorted(path.name for path in textfile_dir.iterdir()) == ["ipvs_reuse_keeper.prom"]  # no temporary file left
+
+
+def test_multi_key_keeper_counts_each_sysctl(tmp_path):
+    textfile_dir = tmp_path / "textfile"
+    textfile_dir.mkdir()
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1, SWITCH: 1}),
+                                      {"pin_sysctl_keeper_textfile_dir": str(textfile_dir) + "/"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    run_keeper(tmp_path, out, {"conn_reuse_mode": 0, SWITCH: 0}, now=50)
+    proc, after = run_keeper(tmp_path, out, {"conn_reuse_mode": 0, SWITCH: 1}, now=60)
+    assert proc.returncode == 0 and after == {"conn_reuse_mode": "1", SWITCH: "1"}
+    assert metrics_of(textfile_dir / "ipvs_reuse_keeper.prom") == {
+        corrections("conn_reuse_mode"): 2, last_correction("conn_reuse_mode"): 60,
+        corrections(SWITCH): 1, last_correction(SWITCH): 50, CHECKED: 60}
+
+
+def test_without_the_directory_the_keeper_writes_nothing_and_still_keeps_the_pin(tmp_path):
+    missing = tmp_path / "no-such-dir"
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1}),
+                                      {"pin_sysctl_keeper_textfile_dir": str(missing)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    proc, live = run_keeper(tmp_path, out, {"conn_reuse_mode": 0}, now=5)
+    assert proc.returncode == 0 and live == {"conn_reuse_mode": "1"}
+    assert proc.stdout.startswith("<4>corrected net.ipv4.vs.conn_reuse_mode from 0 to 1") and proc.stdout.count("\n") == 1
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "symlink", "garbage", "directory"])
+def test_a_hostile_textfile_neither_hangs_nor_leaks_nor_stops_the_pin(tmp_path, hostile):
+    textfile_dir = tmp_path / "textfile"
+    textfile_dir.mkdir()
+    prom = textfile_dir / "ipvs_reuse_keeper.prom"
+    elsewhere = tmp_path / "elsewhere.prom"
+    elsewhere.write_text('ipvs_reuse_keeper_corrections_total{sysctl="net.ipv4.vs.conn_reuse_mode"} 41\n')
+    if hostile == "fifo":
+        os.mkfifo(str(prom))
+    elif hostile == "symlink":
+        prom.symlink_to(elsewhere)
+    elif hostile == "garbage":
+        prom.write_text('ipvs_reuse_keeper_corrections_total{sysctl="net.ipv4.vs.conn_reuse_mode"} 99999999999999999999\n'
+                        + "x" * 200000 + "\n")
+    else:
+        prom.mkdir()
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1}),
+                                      {"pin_sysctl_keeper_textfile_dir": str(textfile_dir)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    proc, live = run_keeper(tmp_path, out, {"conn_reuse_mode": 0}, now=7)  # run_keeper times out rather than hang
+    assert proc.returncode == 0 and live == {"conn_reuse_mode": "1"}, proc.stdout
+    assert elsewhere.read_text().endswith(" 41\n")  # never written through the link
+    if hostile == "directory":
+        assert prom.is_dir() and "not writing keeper metrics: %s is a directory" % prom in proc.stdout
+    else:
+        # not read (a FIFO, a link) or not believed (an out-of-range count): the count starts again
+        assert prom.is_file() and not prom.is_symlink()
+        assert metrics_of(prom)[corrections("conn_reuse_mode")] == 1
+
+
+def test_single_key_keeper_with_a_textfile_renders_the_reviewed_bytes(tmp_path):
+    """The keeper with metrics, for the directory node_exporter's Debian package reads: the golden file is the
+    script reviewed when the metrics were added (the default, without a directory, stays keeper.sh above)."""
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1}),
+                                      {"pin_sysctl_keeper_textfile_dir": "/var/lib/prometheus/node-exporter"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    with open(os.path.join(GOLDEN, "keeper-textfile.sh"), "rb") as golden:
+        assert (out / "keeper.sh").read_bytes() == golden.read()

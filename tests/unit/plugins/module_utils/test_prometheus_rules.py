@@ -1,5 +1,6 @@
 """The shipped Prometheus rules (files/prometheus/ipvs_reuse.rules.yml): promtool accepts them, and promtool's
-unit tests fire the alerts over series rendered by ipvs_reuse_metrics' own code from the demo fleet."""
+unit tests fire the alerts over series rendered by ipvs_reuse_metrics' own code from the demo fleet, and over the
+metrics file the pin_sysctl role's rendered keeper script writes (tests/pin_keeper.py)."""
 import math
 import os
 import re
@@ -12,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.metrics import render_metrics
 from test_metrics import demo_facts
+from pin_keeper import facts_for, run_keeper, run_role
 import fleetgen
 
 RULES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "files", "prometheus", "ipvs_reuse.rules.yml")
@@ -43,6 +45,16 @@ def expected(alertname, **labels):
             text = text.replace("{{ $labels.%s }}" % label, value)
         filled[key] = text
     return {"exp_labels": labels, "exp_annotations": filled}
+
+
+def promtool_test_rules(tmp_path, input_series, alert_rule_test):
+    """Run promtool's unit test of the shipped rules over input_series; promtool's output when it fails."""
+    tests = {"rule_files": [os.path.abspath(RULES)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": input_series, "alert_rule_test": alert_rule_test}]}
+    path = tmp_path / "rules_unit_test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_promtool_check_rules():
@@ -96,13 +108,40 @@ def test_kernel_fix_regressed_fires_when_a_node_boots_an_unfixed_kernel(tmp_path
             lost.append(dict(re.findall(r'(\w+)="([^"]*)"', series)))
     assert sorted(fix["fix"] for fix in lost) == ["reuse", "weight0"], values
     regressed = [expected("IpvsReuseKernelFixRegressed", severity="critical", **fix) for fix in lost]
-    tests = {"rule_files": [os.path.abspath(RULES)], "evaluation_interval": "1m", "tests": [{
-        "interval": "1m", "input_series": input_series,
-        "alert_rule_test": [
-            {"eval_time": "30m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": []},
-            {"eval_time": "90m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": regressed},
-        ]}]}
-    path = tmp_path / "regressed_test.yml"
-    path.write_text(yaml.safe_dump(tests))
-    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool_test_rules(tmp_path, input_series, [
+        {"eval_time": "30m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": []},
+        {"eval_time": "90m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": regressed},
+    ])
+
+
+def test_keeper_alerts_over_what_the_real_keeper_writes(tmp_path):
+    """The pin_sysctl role's rendered keeper, run once a minute against a stand-in /proc/sys for two hours: kube-proxy
+    (the test) writes conn_reuse_mode=0 at minutes 10 and 70, the keeper puts 1 back and counts it, and at minute 90
+    the keeper stops (node_exporter keeps serving its last file). The series are the keeper's files, minute by minute."""
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    result, _decision, out = run_role(tmp_path, facts_for({"conn_reuse_mode": 1}),
+                                      {"pin_sysctl_keeper_textfile_dir": str(textfile)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    minutes, stopped = 130, 90
+    values, text = {}, ""
+    for minute in range(minutes):
+        if minute < stopped:
+            proc, _live = run_keeper(tmp_path, out, {"conn_reuse_mode": 0 if minute in (10, 70) else 1}, now=minute * 60)
+            assert proc.returncode == 0, proc.stdout
+            text = (textfile / "ipvs_reuse_keeper.prom").read_text()
+        for metric, selector, value in series_of(text, "node-a"):
+            values.setdefault("%s{%s}" % (metric, selector), ["_"] * minutes)[minute] = repr(value)
+    counter = 'ipvs_reuse_keeper_corrections_total{instance="node-a",sysctl="net.ipv4.vs.conn_reuse_mode"}'
+    assert [float(value) for value in values[counter][9:12]] == [0, 1, 1] and float(values[counter][89]) == 2, \
+        values[counter]
+    corrected = [expected("IpvsReusePinKeeperCorrected", severity="info", instance="node-a",
+                          sysctl="net.ipv4.vs.conn_reuse_mode")]
+    stopped_alert = [expected("IpvsReusePinKeeperStopped", severity="warning", instance="node-a")]
+    input_series = [{"series": series, "values": " ".join(samples)} for series, samples in sorted(values.items())]
+    promtool_test_rules(tmp_path, input_series, [
+        {"eval_time": "5m", "alertname": "IpvsReusePinKeeperCorrected", "exp_alerts": []},
+        {"eval_time": "15m", "alertname": "IpvsReusePinKeeperCorrected", "exp_alerts": corrected},
+        {"eval_time": "60m", "alertname": "IpvsReusePinKeeperStopped", "exp_alerts": []},
+        {"eval_time": "125m", "alertname": "IpvsReusePinKeeperStopped", "exp_alerts": stopped_alert},
+    ])

@@ -1,6 +1,7 @@
 """The shipped Grafana dashboard (files/grafana/ipvs_reuse.dashboard.json) queries only metrics, labels and label
-values that ipvs_reuse_metrics really writes: the module runs (as AnsiballZ would) on every demo node, and every
-PromQL expression of the dashboard is checked against the union of what it wrote. promtool (when installed) also
+values that ipvs_reuse_metrics and the pin_sysctl keeper really write: the module runs (as AnsiballZ would) on every
+demo node, the role's rendered keeper script corrects a stand-in /proc/sys (tests/pin_keeper.py), and every
+PromQL expression of the dashboard is checked against the union of what they wrote. promtool (when installed) also
 parses every expression and evaluates the fleet panels over those series."""
 import collections
 import json
@@ -15,6 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import fleetgen
+from pin_keeper import SWITCH, facts_for, run_keeper, run_role
 from test_ipvs_reuse_metrics import REPO, node_facts, run_module
 
 DASHBOARD = os.path.join(REPO, "files", "grafana", "ipvs_reuse.dashboard.json")
@@ -39,6 +41,15 @@ def expressions(dashboard):
     return found
 
 
+def collect(labels, text):
+    """Add every metric of a textfile, with its labels and their values, to labels."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels[sample.name]  # a metric without labels is a metric too
+            for label, value in sample.labels.items():
+                labels[sample.name][label].add(value)
+
+
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     """{metric: {label: set of values}} over the files the module wrote for every demo node, and the facts."""
@@ -52,12 +63,18 @@ def written(tmp_path_factory):
         assert not result.get("failed"), result
         with open(path) as handle:
             texts[name] = handle.read()
-        for family in text_string_to_metric_families(texts[name]):
-            for sample in family.samples:
-                labels[sample.name]  # a metric without labels is a metric too
-                for label, value in sample.labels.items():
-                    labels[sample.name][label].add(value)
+        collect(labels, texts[name])
         facts_by_node[name] = facts
+    # the keeper's metrics file, pinning both sysctls it can keep, after it corrected each once
+    keeper_dir = tmp_path_factory.mktemp("keeper")
+    (keeper_dir / "textfile").mkdir()
+    result, _decision, out = run_role(keeper_dir, facts_for({"conn_reuse_mode": 1, SWITCH: 1}),
+                                      {"pin_sysctl_keeper_textfile_dir": str(keeper_dir / "textfile")})
+    assert result.returncode == 0, result.stdout[-3000:]
+    proc, _live = run_keeper(keeper_dir, out, {"conn_reuse_mode": 0, SWITCH: 0})
+    assert proc.returncode == 0, proc.stdout
+    keeper_text = (keeper_dir / "textfile" / "ipvs_reuse_keeper.prom").read_text()
+    collect(labels, keeper_text)
     return labels, texts, facts_by_node
 
 
@@ -73,7 +90,7 @@ def check_expression(expr, legend, labels):
         if call or name in KEYWORDS or re.match(r"^\d", name):
             continue  # a function or aggregation, a keyword
         if name not in labels:
-            problems.append("metric %s is not in the module's output" % name)
+            problems.append("metric %s is not in the module's or the keeper's output" % name)
             continue
         metrics.append(name)
     for match in re.finditer(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}", expr):
@@ -116,7 +133,7 @@ def test_the_panels_the_issue_asks_for_are_there():
     with open(DASHBOARD) as handle:
         exprs = " ".join(expr for _where, expr, _legend in expressions(json.load(handle)))
     for needle in ("sum by (verdict) (ipvs_reuse_verdict == 1)", "sum by (mitigation) (ipvs_reuse_mitigation == 1)",
-                   "time() - ipvs_reuse_last_assessment_timestamp_seconds", "changes(ipvs_reuse_conn_reuse_mode"):
+                   "time() - ipvs_reuse_last_assessment_timestamp_seconds", "increase(ipvs_reuse_keeper_corrections_total"):
         assert needle in exprs
 
 
