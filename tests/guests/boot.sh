@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Start a throwaway guest under qemu (TCG) and wait until it answers SSH.
 #
-#   tests/guests/boot.sh NAME bookworm|bullseye [stock|lab] [PORT]
+#   tests/guests/boot.sh NAME bookworm|bullseye [stock|lab|lab-nofix1] [PORT]
 #
 # NAME     unique name of this guest; its state lives in <cache>/run/NAME
 # suite    which cached image to boot (built on demand by build-image.sh)
 # kernel   stock: the image's own Debian kernel and initrd (6.1 on bookworm, 5.10 on bullseye)
 #          lab:   the lab kernel from build-lab-kernel.sh (built in, no initrd)
+#          lab-nofix1: the second lab kernel, also without the weight-0 fix (build-lab-kernel.sh lab-nofix1)
 # PORT     host port forwarded to the guest's sshd on 127.0.0.1 (default: a free one)
 #
 # The disk is opened with snapshot=on: every write goes to a temporary overlay that qemu
@@ -19,8 +20,8 @@
 # shellcheck source=tests/guests/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-name="${1:?usage: boot.sh NAME bookworm|bullseye [stock|lab] [PORT]}"
-suite="${2:?usage: boot.sh NAME bookworm|bullseye [stock|lab] [PORT]}"
+name="${1:?usage: boot.sh NAME bookworm|bullseye [stock|lab|lab-nofix1] [PORT]}"
+suite="${2:?usage: boot.sh NAME bookworm|bullseye [stock|lab|lab-nofix1] [PORT]}"
 kernel="${3:-stock}"
 port="${4:-}"
 mem="${KUBENODE_GUEST_MEM:-1024}"
@@ -38,8 +39,8 @@ key="$(ssh_key)"
 cmdline="root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=10"
 case "${kernel}" in
     stock) boot=(-kernel "${image}/vmlinuz" -initrd "${image}/initrd.img") ;;
-    lab)   boot=(-kernel "$("${GUESTS_DIR}/build-lab-kernel.sh")/bzImage") ;;
-    *)     die "kernel must be stock or lab, not ${kernel}" ;;
+    lab|lab-nofix1) boot=(-kernel "$("${GUESTS_DIR}/build-lab-kernel.sh" "${kernel}")/bzImage") ;;
+    *)     die "kernel must be stock, lab or lab-nofix1, not ${kernel}" ;;
 esac
 
 if [[ -z "${port}" ]]; then

@@ -66,10 +66,22 @@ image_dir() {
             "${GUESTS_DIR}/zipimport-cache/kubenode-zipimport-cache.pth")"
 }
 
-# Directory of the cached lab kernel.
+# Directory of one cached lab kernel: lab (the pre-5.9 condition) or lab-nofix1 (also without the weight-0
+# fix). Each key covers the build script and every patch and Kconfig fragment that variant is built from.
 lab_kernel_dir() {
-    printf '%s/kernel/lab-%s\n' "${CACHE}" \
-        "$(recipe_hash "${GUESTS_DIR}/build-lab-kernel.sh" "${GUESTS_DIR}/lab-kernel/ip_vs-pre-5.9-conntrack-reuse.patch" "${GUESTS_DIR}/lab-kernel/lab.config")"
+    local variant="${1:-lab}" lk="${GUESTS_DIR}/lab-kernel"
+    case "${variant}" in
+        lab)
+            printf '%s/kernel/lab-%s\n' "${CACHE}" \
+                "$(recipe_hash "${GUESTS_DIR}/build-lab-kernel.sh" "${lk}/ip_vs-pre-5.9-conntrack-reuse.patch" "${lk}/lab.config")"
+            ;;
+        lab-nofix1)
+            printf '%s/kernel/lab-nofix1-%s\n' "${CACHE}" \
+                "$(recipe_hash "${GUESTS_DIR}/build-lab-kernel.sh" "${lk}/ip_vs-pre-5.9-conntrack-reuse.patch" "${lk}/lab.config" \
+                    "${lk}/ip_vs-pre-5.16-weight0-reuse.patch" "${lk}/lab-nofix1.config")"
+            ;;
+        *) die "unknown lab kernel ${variant} (lab or lab-nofix1)" ;;
+    esac
 }
 
 # A builder (build-*.sh) holds a lock per build target, so that two test runs that need the same
@@ -77,7 +89,12 @@ lab_kernel_dir() {
 case "$(basename "$0")" in
     build-*.sh)
         mkdir -p "${CACHE}"
-        exec {__build_lock_fd}>"${CACHE}/.lock-$(basename "$0" .sh)${1:+-$1}"
+        # The lab kernels share one source tree (the second is the first plus a patch): one lock for both.
+        if [[ "$(basename "$0")" == build-lab-kernel.sh ]]; then
+            exec {__build_lock_fd}>"${CACHE}/.lock-build-lab-kernel"
+        else
+            exec {__build_lock_fd}>"${CACHE}/.lock-$(basename "$0" .sh)${1:+-$1}"
+        fi
         flock "${__build_lock_fd}"
         ;;
 esac

@@ -20,7 +20,14 @@ net.ipv4.vs.conn_reuse_mode x expire_nodest_conn (0/1 x 0/1):
 
   python3 tests/lab/run_lab.py                           # all kernels, 2 guests at a time, writes docs/lab.md
   python3 tests/lab/run_lab.py --kernel lab-6.1 --json out/lab.json   # one kernel, results as JSON
-  python3 tests/lab/run_lab.py --report out/*.json       # merge per-kernel results into docs/lab.md
+  python3 tests/lab/run_lab.py --kernel lab-6.1 --probe --json out/lab.json --probe-json out/probe.json
+                                                         # also the kernel probe's checks on the same guest
+  python3 tests/lab/run_lab.py --report out/lab-*.json --probe-report out/probe-*.json   # into docs/lab.md
+
+With --probe, once the rows are measured the same guest is put back to the stand-in's own state (pins and the
+row's sysctl.d file removed, the stand-in's kube-proxy start repeated) and tests/lab/kernel_probe_lab.py runs its
+checks there (steps 3-7: probe = lab, host state byte-identical, probe during traffic, killed probe, module,
+assess with the probe), held to the fixes this run measured (lab_fixes). It saves a second guest boot per kernel.
 
 Exit status 0 only when every row matches. Needs ansible-playbook on PATH (scripts/dev-env),
 qemu and the cached images/kernel (tests/guests/). Runs on the controller.
@@ -36,6 +43,8 @@ import sys
 import tempfile
 import time
 
+import kernel_probe_lab
+
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(LAB_DIR))
 GUESTS = os.path.join(REPO, "tests", "guests")
@@ -49,16 +58,25 @@ KERNELS = {
     "bookworm-6.1": {"suite": "bookworm", "kernel": "stock", "label": "Debian 12, stock 6.1"},
     "bullseye-5.10": {"suite": "bullseye", "kernel": "stock", "label": "Debian 11, stock 5.10"},
     "lab-6.1": {"suite": "bookworm", "kernel": "lab", "label": "lab kernel: 6.1 with the pre-5.9 condition"},
+    "lab-nofix1-6.1": {"suite": "bookworm", "kernel": "lab-nofix1",
+                       "label": "lab kernel: 6.1 with the pre-5.9 condition, without the weight-0 fix"},
 }
 
-# Site knowledge the operator gives the collection: the lab kernel still says 6.1, but its IPVS
+# Site knowledge the operator gives the collection: the lab kernels still say 6.1, but their IPVS
 # reuse condition is the pre-5.9 one (tests/guests/lab-kernel/README.md). The weight-0 fix
-# (c95c07836fa4) is in the 6.1 source and untouched by the patch.
+# (c95c07836fa4) is in the 6.1 source: the first lab kernel keeps it, the second reverts it, as no
+# real kernel before 5.9 has it. Each entry matches only its own build's release suffix.
 LAB_KNOWN_KERNELS = [{
     "name": "lab pre-5.9 rebuild",
     "release_regex": "-ipvs-prefix-lab",
     "fix2": False,
     "fix1": True,
+    "source": "tests/guests/lab-kernel",
+}, {
+    "name": "lab pre-5.9 rebuild without the weight-0 fix",
+    "release_regex": "-ipvs-nofix2-nofix1-lab$",
+    "fix2": False,
+    "fix1": False,
     "source": "tests/guests/lab-kernel",
 }]
 
@@ -270,13 +288,62 @@ def checkout_commit():
     return (head or "unknown") + ("+changes" if dirty else "")
 
 
-def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
+def lab_fixes(rows):
+    """(fix2, fix1) as this lab run measured them on one kernel, None where its rows do not tell.
+
+    FIX2: the reuse connects with conn_reuse_mode=1 (both expire_nodest_conn rows) were slow (False) or fast (True).
+    FIX1: with conn_reuse_mode=0 and expire_nodest_conn=1 the drained backend got hits (False) or none (True).
+    """
+    by_step = dict((r["step"], r) for r in rows if not r["mitigation_applied"])
+    slow = [2 * by_step[step]["reuse_slow"] > by_step[step]["count"] for step in ("crm1-end0", "crm1-end1")
+            if step in by_step]
+    fix2 = None if not slow or len(set(slow)) != 1 else not slow[0]
+    drain = by_step.get("crm0-end1")
+    fix1 = None if drain is None else drain["drain_hits"] == 0
+    return fix2, fix1
+
+
+def reset_to_stand_in(guest, step):
+    """Back to the node as the stand-in left it: no pin, no row's sysctl.d file, the kernel's default
+    conn_reuse_mode, then the stand-in's kube-proxy start sysctls (conntrack=1, expire_nodest_conn=1)."""
+    unpin(guest, step)
+    guest.ssh("set -e; rm -f %s %s; sysctl -q -w net.ipv4.vs.conn_reuse_mode=1 net.ipv4.vs.expire_nodest_conn=0; "
+              "kube-proxy-stand-in sysctls >/dev/null" % (STATE_FILE, PIN_FILES))
+    return read_values(guest)
+
+
+def probe_on_lab_guest(guest, rows, workdir):
+    """kernel_probe_lab's checks (steps 3-7) on this booted lab guest, held to the fixes these rows measured."""
+    started = time.monotonic()
+    measured = lab_fixes(rows)
+    listed = kernel_probe_lab.EXPECTED.get(guest.kernel_id)
+    report = {"kernel_id": guest.kernel_id, "expected": {"fix2": measured[0], "fix1": measured[1]},
+              "expected_from": "this lab run's rows (lab_fixes)", "job": "lab-%s --probe" % guest.kernel_id,
+              "checks": {}, "runs": {}}
+    report["checks"]["lab rows tell both fixes, as kernel_probe_lab.EXPECTED lists them"] = (
+        None not in measured and measured == listed)
+    try:
+        values = reset_to_stand_in(guest, "probe")
+        report["node_state"] = values
+        log(guest.kernel_id, "kernel probe checks on this guest (node back to the stand-in's state %s), "
+            "held to the lab's fix2=%s fix1=%s" % (values, measured[0], measured[1]))
+        probe_guest = kernel_probe_lab.Guest(guest.kernel_id, name=guest.name, port=guest.port)
+        kernel_probe_lab.probe_checks(probe_guest, guest.kernel_id, report, measured,
+                                      workdir=os.path.join(workdir, "probe"))
+    except Exception as exc:  # noqa: BLE001 - keep the checks made so far, fail the job
+        report["error"] = str(exc)
+        log(guest.kernel_id, "kernel probe FAILED: %s" % exc)
+    return kernel_probe_lab.finish_report(report, started)
+
+
+def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False, probe=False):
     workdir = keep_workdir or tempfile.mkdtemp(prefix="kubenode-lab-%s-" % kernel_id)
     os.makedirs(workdir, exist_ok=True)
     guest = Guest(kernel_id, workdir)
     started = time.monotonic()
     rows = []
     error = None
+    probe_report = None
     try:
         log(kernel_id, "booting (%s); logs in %s" % (guest.spec["label"], workdir))
         guest.boot(keep_guest)
@@ -306,6 +373,9 @@ def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
             measurement = measure(guest, sport, count)
             sport += 10
             rows.append(row(guest, step, setting, values, measurement, assess(guest, step), applied=applied))
+        if probe:
+            os.makedirs(os.path.join(workdir, "probe"), exist_ok=True)
+            probe_report = probe_on_lab_guest(guest, rows, workdir)
     except Exception as exc:  # noqa: BLE001 - keep the rows measured so far, report the failure
         error = str(exc)
         log(kernel_id, "FAILED: %s" % error)
@@ -317,6 +387,9 @@ def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False):
               "commit": checkout_commit()}
     if error:
         result["error"] = error
+    if probe:
+        result["probe"] = probe_report or {"kernel_id": kernel_id, "ok": False, "checks": {},
+                                           "error": "not run: the lab failed first (%s)" % error}
     return result
 
 
@@ -330,7 +403,53 @@ def ok(results):
         result.get("rows") for result in results)
 
 
-def markdown(results, command):
+def fix_text(value):
+    return {True: "present", False: "missing", None: "not measured"}[value]
+
+
+def probe_lines(results, probes):
+    """The kernel probe beside the lab: one row per lab kernel, from the probe jobs' JSON (run_lab --probe or
+    kernel_probe_lab --json); a kernel whose probe did not run in this run says so."""
+    lines = [
+        "## The kernel probe beside the lab",
+        "",
+        "The collection's kernel probe (`ipvs_kernel_probe`, `plugins/module_utils/kernel_probe.py`) measured each lab",
+        "kernel in throwaway network namespaces of the same guests (`tests/lab/kernel_probe_lab.py`: probe-<kernel> jobs",
+        "on a guest of their own, or `run_lab.py --probe` after the rows above on the lab's guest). **lab** is what",
+        "the rows above measured: FIX2 missing when the `conn_reuse_mode=1` reuse connects were slow, FIX1 missing when",
+        "the drained backend got hits with `conn_reuse_mode=0`, `expire_nodest_conn=1`. **host state**: `ipvsadm -Ln`,",
+        "the `net.ipv4.vs` sysctls, `iptables-save`, `iptables-legacy-save`, `nft list ruleset`, `ip netns list`, the",
+        "loaded modules and the links, compared before and after a probe and after a killed probe plus the next run.",
+        "",
+        "| kernel | probe: FIX2 (reuse connects) | probe: FIX1 (drained hits) | probe time | lab: FIX2 / FIX1 |"
+        " match | host state | checks |",
+        "|---|---|---|---:|---|---|---|---|",
+    ]
+    by_kernel = dict((p["kernel_id"], p) for p in probes)
+    for result in results:
+        kernel_id = result["kernel_id"]
+        lab = lab_fixes(result["rows"])
+        label = "%s `%s`" % (KERNELS[kernel_id]["label"], result["rows"][0]["kernel"]) if result["rows"] else kernel_id
+        report = by_kernel.get(kernel_id)
+        first = ((report or {}).get("runs") or {}).get("first")
+        if not first:
+            lines.append("| %s | not run in this run | | | %s / %s | - | - | %s |" % (
+                label, fix_text(lab[0]), fix_text(lab[1]), (report or {}).get("error", "no probe job")))
+            continue
+        reuse, drain = first.get("reuse") or {}, first.get("drain") or {}
+        checks = report.get("checks") or {}
+        state_checks = [name for name in checks if "byte-identical" in name]
+        lines.append("| %s | %s (median %s ms, %s/%s slow) | %s (%s/%s) | %s s | %s / %s | %s | %s | %d/%d ok (%s) |" % (
+            label, fix_text(first.get("fix2")), reuse.get("median_ms"), reuse.get("slow"),
+            len(reuse.get("connections") or []), fix_text(first.get("fix1")), drain.get("hits_on_drained"),
+            len(drain.get("connections") or []), first.get("duration_s"), fix_text(lab[0]), fix_text(lab[1]),
+            "yes" if (first.get("fix2"), first.get("fix1")) == lab else "**NO**",
+            "identical" if state_checks and all(checks[name] for name in state_checks) else "**changed**",
+            sum(1 for ok_ in checks.values() if ok_), len(checks), report.get("job", "probe")))
+    return lines + [""]
+
+
+def markdown(results, command, probes=()):
     lines = [
         "# The lab: both problems measured on real kernels, beside the collection's verdicts",
         "",
@@ -399,6 +518,8 @@ def markdown(results, command):
             for result in results),
         "",
     ]
+    if probes:
+        lines += probe_lines(results, probes)
     incomplete = [result for result in results if result.get("error")]
     if incomplete:
         lines += ["**Incomplete, the lab failed:**", ""]
@@ -408,6 +529,16 @@ def markdown(results, command):
         return "\n".join(lines) + "\n" + handle.read()
 
 
+def load_reports(paths):
+    """JSON files holding a list of results or one result each."""
+    loaded = []
+    for path in paths:
+        with open(path) as handle:
+            data = json.load(handle)
+        loaded.extend(data if isinstance(data, list) else [data])
+    return loaded
+
+
 def main():
     parser = argparse.ArgumentParser(description="Measure both problems on real kernels; compare with the verdicts.")
     parser.add_argument("--kernel", action="append", choices=sorted(KERNELS),
@@ -415,8 +546,13 @@ def main():
     parser.add_argument("--count", type=int, default=7, help="reuse connections per measurement (default 7)")
     parser.add_argument("--parallel", type=int, default=int(os.environ.get("KUBENODE_GUEST_JOBS", "2")),
                         help="guests at a time (default 2: TCG guests are CPU-bound)")
+    parser.add_argument("--probe", action="store_true",
+                        help="after the rows, run the kernel probe's checks on the same guest (kernel_probe_lab.py)")
     parser.add_argument("--json", help="write the results as JSON here (no docs/lab.md)")
+    parser.add_argument("--probe-json", help="with --probe: write the probe reports as JSON here")
     parser.add_argument("--report", nargs="+", metavar="JSON", help="merge per-kernel JSON results into the doc")
+    parser.add_argument("--probe-report", nargs="*", default=[], metavar="JSON",
+                        help="with --report: the probe jobs' JSON (kernel_probe_lab.py --json, run_lab.py --probe-json)")
     parser.add_argument("--doc", default=os.path.join(REPO, "docs", "lab.md"), help="Markdown output")
     parser.add_argument("--workdir", help="keep logs here (default: a temporary directory per kernel)")
     parser.add_argument("--keep-guest", action="store_true",
@@ -424,19 +560,17 @@ def main():
     args = parser.parse_args()
 
     command = "python3 tests/lab/run_lab.py"
+    probes = []
     if args.report:
-        results = []
-        for path in args.report:
-            with open(path) as handle:
-                results.extend(json.load(handle))
-        command = "python3 tests/lab/run_lab.py"  # scripts/test-guests runs it per kernel, then merges with --report
+        results = load_reports(args.report)
+        probes = load_reports(args.probe_report)
     else:
         kernels = args.kernel or list(KERNELS)
         results = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
             futures = {pool.submit(run_kernel, kernel_id, args.count,
                                    os.path.join(args.workdir, kernel_id) if args.workdir else None,
-                                   args.keep_guest): kernel_id
+                                   args.keep_guest, args.probe): kernel_id
                        for kernel_id in kernels}
             for future in concurrent.futures.as_completed(futures):
                 try:
@@ -445,15 +579,20 @@ def main():
                     log(futures[future], "FAILED: %s" % exc)
                     results.append({"kernel_id": futures[future], "seconds": 0, "rows": [], "error": str(exc)})
         results.sort(key=lambda result: list(KERNELS).index(result["kernel_id"]))
+        probes = [result.pop("probe") for result in results if "probe" in result]
         if args.json:
             with open(args.json, "w") as handle:
                 json.dump(results, handle, indent=1)
+                handle.write("\n")
+        if args.probe_json:
+            with open(args.probe_json, "w") as handle:
+                json.dump(probes, handle, indent=1)
                 handle.write("\n")
     if not args.json:
         results.sort(key=lambda result: list(KERNELS).index(result["kernel_id"]))
         with open(args.doc, "w") as handle:
             handle.write(markdown(results, command + ("" if args.report or not args.kernel else " " + " ".join(
-                "--kernel " + shlex.quote(k) for k in args.kernel))))
+                "--kernel " + shlex.quote(k) for k in args.kernel)), probes))
         log("all", "wrote %s" % args.doc)
     failed = [r for result in results for r in result["rows"] if not row_ok(r)]
     errors = [result for result in results if result.get("error") or not result.get("rows")]
@@ -462,7 +601,12 @@ def main():
             r["step"], r["measured"], r["verdict"], "" if r["match"] else " (mismatch)"))
     for result in errors:
         log(result["kernel_id"], "no results: %s" % result.get("error"))
-    return 0 if not failed and not errors else 1
+    # A probe report merged with --report was judged by its own job already; a probe run here fails this run.
+    probe_failed = [] if args.report else [p for p in probes if not p.get("ok")]
+    for report in probe_failed:
+        log(report["kernel_id"], "kernel probe checks FAILED: %s" % (
+            report.get("error") or ", ".join(name for name, ok_ in report["checks"].items() if not ok_)))
+    return 0 if not failed and not errors and not probe_failed else 1
 
 
 if __name__ == "__main__":
