@@ -13,7 +13,7 @@ short_description: What one mitigation role must do on a node, from the node's c
 version_added: 1.1.0
 description:
   - Returns the entry of the classification's C(plan) for one role (V(pin_sysctl), V(kube_proxy_mode) or
-    V(os_upgrade_flag)): its C(action) and C(reason), and what the role needs for it.
+    V(os_upgrade_flag)), that is its C(action) and C(reason), and what the role needs for it.
   - This is the check every mitigation role runs before it changes anything. It fails, with what to do, when the
     node has no classification (not assessed), when its verdict or mitigation is not one this version of the
     collection knows (facts classified by another version), or, for V(kube_proxy_mode) and V(os_upgrade_flag),

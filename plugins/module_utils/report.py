@@ -245,7 +245,6 @@ def deciding_reason_parts(record):
     return parts
 
 
-
 def next_steps(report):
     """What to do next, as summary.md and fleet.html show it: [{"step", "nodes", "command", "text"}], one entry per
     mitigation with nodes needing it, then one for the unknown nodes. command is None where the step is not one."""
