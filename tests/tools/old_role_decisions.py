@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write tests/unit/fixtures/plan/old_role_decisions.json: what the roles decided before the engine's plan.
 
 Run once, from the commit before the roles read the plan (OLD_COMMIT): it evaluates the very Jinja expressions of
