@@ -107,10 +107,43 @@ def validate_policy(policy):
                 raise PolicyError("%s.release_regex %r repeats a group that itself repeats (such as (a+)+): that can "
                                   "take exponential time on a kernel release; write it without the nested repetition"
                                   % (where, entry["release_regex"][:80]))
-        for key in ("fix2", "fix1"):
-            if entry.get(key) not in (True, False, None):
-                raise PolicyError("%s.%s must be true, false or null" % (where, key))
+        for name, old_name in sorted(_DEPRECATED_ENTRY_KEYS.items()):
+            if old_name in entry and name in entry and entry[old_name] != entry[name]:
+                raise PolicyError("%s gives both %s (deprecated) and %s, with different values: keep only %s"
+                                  % (where, old_name, name, name))
+        for key in K.FIXES:
+            if _entry_value(entry, key) not in (True, False, None):
+                written = key if key in entry else _DEPRECATED_ENTRY_KEYS[key]
+                raise PolicyError("%s.%s must be true, false or null" % (where, written))
     return merged
+
+
+# known_kernels keys under their deprecated names: {new name: old name}, for the fixes and their build thresholds
+_DEPRECATED_ENTRY_KEYS = dict(pair for old, new in K.DEPRECATED_FIX_NAMES.items()
+                              for pair in ((new, old), ("min_build_" + new, "min_build_" + old)))
+
+
+def _entry_value(entry, key):
+    """A known_kernels entry's ``key`` (a fix name or min_build_<fix name>), read under its deprecated name
+    (fix2, fix1, min_build_fix2, min_build_fix1) where the entry has only that one."""
+    if key not in entry and key in _DEPRECATED_ENTRY_KEYS:
+        return entry.get(_DEPRECATED_ENTRY_KEYS[key])
+    return entry.get(key)
+
+
+def deprecated_policy_names(policy):
+    """Warnings for known_kernels entries that use the deprecated names fix2/fix1 (read until the release named)."""
+    warnings = []
+    entries = policy.get("known_kernels") if isinstance(policy, dict) else None
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        renamed = sorted((old, new) for new, old in _DEPRECATED_ENTRY_KEYS.items() if old in entry)
+        if renamed:
+            warnings.append("policy.known_kernels[%d] (%s) uses %s: deprecated names, read until %s; write %s"
+                            % (index, entry.get("name", "unnamed"), ", ".join(old for old, _new in renamed),
+                               K.DEPRECATED_NAMES_REMOVED_IN, ", ".join(new for _old, new in renamed)))
+    return warnings
 
 
 # ---------------------------------------------------------------- reading facts
@@ -152,10 +185,11 @@ def _entry_matches(entry, release, markers):
 
 
 def _entry_fixes(entry, release):
-    """{"fix2": .., "fix1": ..} that a matching entry states; per-fix build thresholds decide where given."""
-    stated = {"fix2": entry.get("fix2"), "fix1": entry.get("fix1")}
-    for key in ("fix2", "fix1"):
-        threshold = entry.get("min_build_" + key)
+    """{"syn_drop_fix": .., "drained_backend_fix": ..} that a matching entry states; per-fix build thresholds decide
+    where given."""
+    stated = dict((key, _entry_value(entry, key)) for key in K.FIXES)
+    for key in K.FIXES:
+        threshold = _entry_value(entry, "min_build_" + key)
         if threshold is None:
             continue
         try:
@@ -186,7 +220,7 @@ _FIXES_CACHE = {}
 
 
 def kernel_fixes(release, markers, os_facts, known_kernels, upstream=None, upstream_source=None):
-    """Return ({"fix2": bool|None, "fix1": bool|None}, [(rule, text, source)]).
+    """Return ({"syn_drop_fix": bool|None, "drained_backend_fix": bool|None}, [(rule, text, source)]).
 
     Results for the shipped data alone are cached per (release, markers, OS): a fleet has few kernels.
     """
@@ -204,7 +238,7 @@ def kernel_fixes(release, markers, os_facts, known_kernels, upstream=None, upstr
 
 
 def _kernel_fixes(release, markers, os_facts, known_kernels, upstream, upstream_source=None):
-    found = {"fix2": None, "fix1": None}
+    found = dict.fromkeys(K.FIXES)
     notes = []
     version = parse_version(release)
     # Distributions print a placeholder sublevel (Debian "5.10.0-28-amd64" is 5.10.223): the build
@@ -220,33 +254,34 @@ def _kernel_fixes(release, markers, os_facts, known_kernels, upstream, upstream_
         if not _entry_matches(entry, release, markers) or not _os_matches(entry, os_facts):
             continue
         confidence = "user" if index < len(user_entries) else entry.get("confidence", "verified")
-        for key, value in sorted(_entry_fixes(entry, release).items(), reverse=True):
+        for key, value in sorted(_entry_fixes(entry, release).items(), key=lambda item: K.FIXES.index(item[0])):
             if found[key] is None and value is not None:
                 found[key] = value
                 switch = " while net.ipv4.vs.%s is non-zero" % entry["switch"] if entry.get("switch") and value else ""
                 notes.append(("known_kernel", "kernel %s matches known build '%s': %s %s%s"
                               % (release, entry.get("name", "unnamed"),
                                  "carries" if value else "lacks",
-                                 K.FIX2_COMMIT if key == "fix2" else K.FIX1_COMMIT, switch),
+                                 K.FIX_COMMITS[key], switch),
                               entry.get("source", "policy.known_kernels"), confidence))
-        if entry.get("switch") and found["fix2"] is True:
+        if entry.get("switch") and found[K.SYN_DROP_FIX] is True:
             found["switch"] = entry["switch"]
         break
     if version is not None:
-        for key, rules, commit in (("fix2", K.FIX2_BY_VERSION, K.FIX2_COMMIT),
-                                   ("fix1", K.FIX1_BY_VERSION, K.FIX1_COMMIT)):
+        for key, rules in ((K.SYN_DROP_FIX, K.SYN_DROP_FIX_BY_VERSION),
+                           (K.DRAINED_BACKEND_FIX, K.DRAINED_BACKEND_FIX_BY_VERSION)):
             if found[key] is not None:
                 continue
             rule = _by_version(rules, version)
             if rule is not None:
                 found[key] = rule["fixed"]
                 notes.append(("fix_by_version", "kernel %s %s %s%s"
-                              % (format_version(version), "carries" if rule["fixed"] else "lacks", commit, via),
+                              % (format_version(version), "carries" if rule["fixed"] else "lacks",
+                                 K.FIX_COMMITS[key], via),
                               rule["source"], rule.get("confidence", "verified")))
-    for key, commit in (("fix2", K.FIX2_COMMIT), ("fix1", K.FIX1_COMMIT)):
+    for key in K.FIXES:
         if found[key] is None:
             notes.append(("fix_unknown", "cannot establish that kernel %s carries %s: counted as unfixed (add the "
-                          "kernel to known_kernels to settle it)" % (release, commit),
+                          "kernel to known_kernels to settle it)" % (release, K.FIX_COMMITS[key]),
                           "domain reference: version rules and known builds", "assumed"))
     return found, notes
 
@@ -286,23 +321,24 @@ def kube_proxy_conn_reuse_write(line, kernel_version):
 
 # ---------------------------------------------------------------- decision table
 
-def classify_state(crm, conntrack, expire_nodest, fixes):
+def classify_state(conn_reuse_mode, conntrack, expire_nodest, fixes):
     """Rows 2-7 of the decision table for one set of sysctl values."""
-    if crm is None or conntrack is None:
+    if conn_reuse_mode is None or conntrack is None:
         return "unknown", "conn_reuse_mode or conntrack unknown in this state"
-    if crm == 0:
-        if fixes["fix1"] is True and expire_nodest == 1:
+    if conn_reuse_mode == 0:
+        if fixes[K.DRAINED_BACKEND_FIX] is True and expire_nodest == 1:
             return "safe", ("conn_reuse_mode=0 with expire_nodest_conn=1 on a kernel with %s: new connections "
-                            "to drained backends are rescheduled (row 6)" % K.FIX1_COMMIT)
+                            "to drained backends are rescheduled (row 6)" % K.DRAINED_BACKEND_FIX_COMMIT)
         return "problem1", ("conn_reuse_mode=0: new connections on a reused client port stay on the old backend"
                             "%s (rows 2/3)" % ("" if expire_nodest == 1 else ", and expire_nodest_conn=%s" % expire_nodest))
-    if conntrack == 1 and fixes["fix2"] is not True:
+    if conntrack == 1 and fixes[K.SYN_DROP_FIX] is not True:
         return "problem2", ("conn_reuse_mode=%d with conntrack=1 on a kernel without %s: the first SYN on a "
-                            "reused port is dropped (row 4)" % (crm, K.FIX2_COMMIT))
+                            "reused port is dropped (row 4)" % (conn_reuse_mode, K.SYN_DROP_FIX_COMMIT))
     if conntrack == 1:
-        return "safe", "conn_reuse_mode=%d with conntrack=1 on a kernel with %s (row 5)" % (crm, K.FIX2_COMMIT)
+        return "safe", ("conn_reuse_mode=%d with conntrack=1 on a kernel with %s (row 5)"
+                        % (conn_reuse_mode, K.SYN_DROP_FIX_COMMIT))
     return "safe", ("conn_reuse_mode=%d with conntrack=%d: no SYN drop, but conntrack=0 was set by something "
-                    "other than kube-proxy (row 7)" % (crm, conntrack))
+                    "other than kube-proxy (row 7)" % (conn_reuse_mode, conntrack))
 
 
 def _worst(states):
@@ -317,9 +353,9 @@ def _worst(states):
 
 def _no_action(verdict, reasons, warnings):
     """The result for a node that needs nothing done (unknown or not applicable)."""
-    return {"verdict": verdict, "mitigation": "none", "kernel_fix": None, "weight0_fix": None, "starts": None,
-            "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None, "pin_needs_keeper": None,
-            "states": {}, "reasons": list(reasons), "warnings": warnings}
+    return {"verdict": verdict, "mitigation": "none", K.SYN_DROP_FIX: None, K.DRAINED_BACKEND_FIX: None,
+            "starts": None, "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None,
+            "pin_needs_keeper": None, "states": {}, "reasons": list(reasons), "warnings": warnings}
 
 
 def _unknown(reasons, rule, text, source, extra=None):
@@ -341,6 +377,10 @@ def classify(facts, policy=None):
         reasons = _Reasons()
         result = _unknown(reasons, "internal_error", "the facts could not be read: %s: %s"
                           % (type(exc).__name__, exc), "classify.py")
+    result["warnings"] = list(result["warnings"]) + deprecated_policy_names(merged_policy)
+    # the names before 1.1.0, deprecated (knowledge.DEPRECATED_RESULT_NAMES)
+    for old, new in K.DEPRECATED_RESULT_NAMES.items():
+        result[old] = result[new]
     result["plan"] = derive_plan(result, facts)
     return result
 
@@ -433,28 +473,28 @@ def _classify(facts, policy):
         return _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, kp_line,
                                kp_version_text, kp_source, settle)
 
-    crm_missing = (sysctl.get("conn_reuse_mode") is None
+    conn_reuse_mode_missing = (sysctl.get("conn_reuse_mode") is None
                    and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
     # Row 9: a kernel without the sysctl always reuses (behaviour of problem 1). Vendor kernels
     # (RHEL 7's 3.10) carry the sysctl under an old number: the file decides, not the number.
-    if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE and ipvs.get("sysctl_dir") is True and crm_missing:
+    if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE and ipvs.get("sysctl_dir") is True and conn_reuse_mode_missing:
         return _row9_old_kernel(release, kp_line, kp_version_text, reasons, warnings, policy)
 
     if ipvs.get("sysctl_dir") is False:
         return _unknown(reasons, "row8_no_vs_sysctls", "/proc/sys/net/ipv4/vs is missing (ip_vs not loaded?)",
                         "ipvs.sysctl_dir")
-    crm = int_or_none(sysctl.get("conn_reuse_mode"))
+    conn_reuse_mode = int_or_none(sysctl.get("conn_reuse_mode"))
     conntrack = int_or_none(sysctl.get("conntrack"))
     expire_nodest = int_or_none(sysctl.get("expire_nodest_conn"))
     errors = _section(facts, "sysctl_errors")
-    missing = [name for name, value in (("conn_reuse_mode", crm), ("conntrack", conntrack),
+    missing = [name for name, value in (("conn_reuse_mode", conn_reuse_mode), ("conntrack", conntrack),
                                         ("expire_nodest_conn", expire_nodest)) if value is None]
     if missing:
         return _unknown(reasons, "row8_values_unreadable", "cannot read net.ipv4.vs.%s: %s"
                         % (", ".join(missing), "; ".join("%s" % errors.get(name, "missing or not a number")
                                                          for name in missing)),
                         "/proc/sys/net/ipv4/vs")
-    out_of_range = _out_of_range((("conn_reuse_mode", crm), ("conntrack", conntrack),
+    out_of_range = _out_of_range((("conn_reuse_mode", conn_reuse_mode), ("conntrack", conntrack),
                                   ("expire_nodest_conn", expire_nodest)))
     if out_of_range:
         return _unknown(reasons, "row8_values_out_of_range", "net.ipv4.vs values out of range: %s"
@@ -470,21 +510,23 @@ def _classify(facts, policy):
     state_fixes["after_kube_proxy_restart"] = state_fixes["live"]
 
     # The three states the node passes through.
-    states = {"live": (crm, conntrack, expire_nodest)}
+    states = {"live": (conn_reuse_mode, conntrack, expire_nodest)}
     keeper_value = _keeper_value(facts)
     write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
     _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "next")
     start_conntrack, start_expire = _start_values(kp_line, expire_nodest)
-    states["after_kube_proxy_restart"] = (_after_start(crm, write, keeper_value), start_conntrack, start_expire)
+    states["after_kube_proxy_restart"] = (_after_start(conn_reuse_mode, write, keeper_value), start_conntrack,
+                                          start_expire)
     persisted = _section(facts, "persisted")
-    persisted_crm = int_or_none(_section(persisted, "conn_reuse_mode").get("value"))
-    boot_crm = persisted_crm if persisted_crm is not None else K.KERNEL_DEFAULTS["conn_reuse_mode"]
-    states["after_reboot"] = (_after_start(boot_crm, write, keeper_value), start_conntrack, start_expire)
+    persisted_conn_reuse_mode = int_or_none(_section(persisted, "conn_reuse_mode").get("value"))
+    boot_conn_reuse_mode = (persisted_conn_reuse_mode if persisted_conn_reuse_mode is not None
+                            else K.KERNEL_DEFAULTS["conn_reuse_mode"])
+    states["after_reboot"] = (_after_start(boot_conn_reuse_mode, write, keeper_value), start_conntrack, start_expire)
     if keeper_value is not None:
         reasons.add("pin_keeper", "a pin keeper re-asserts conn_reuse_mode=%d after each kube-proxy start"
                     % keeper_value, K.PIN_KEEPER_UNIT)
-    if persisted_crm is not None:
-        reasons.add("persisted", "conn_reuse_mode=%d is persisted and restored at boot" % persisted_crm,
+    if persisted_conn_reuse_mode is not None:
+        reasons.add("persisted", "conn_reuse_mode=%d is persisted and restored at boot" % persisted_conn_reuse_mode,
                     _section(persisted, "conn_reuse_mode").get("file") or "sysctl.d")
 
     classified = _classify_states(states, state_fixes, mode, configured)
@@ -526,7 +568,7 @@ def _row9_old_kernel(release, kp_line, kp_version_text, reasons, warnings, polic
     if kp_line is not None and kp_line["fails_without_sysctl"]:
         reasons.add("row9_kube_proxy_fails", "kube-proxy %s cannot start in IPVS mode on this kernel"
                     % kp_version_text, kp_line["source"])
-    return _decide("problem1", {"fix2": False, "fix1": False}, None, reasons, warnings, policy, {})
+    return _decide("problem1", dict.fromkeys(K.FIXES, False), None, reasons, warnings, policy, {})
 
 
 def _out_of_range(values):
@@ -558,10 +600,16 @@ def _vendor_switch(facts, fixes, reasons, sysctl, state_names):
                                    ("after_reboot", 1 if persisted_switch is None else persisted_switch,
                                     "sysctl files" if persisted_switch is not None else "the patch's default (1)")):
             if name in state_names and value == 0:
-                state_fixes[name] = dict(fixes, fix2=False)
+                state_fixes[name] = dict(fixes, **{K.SYN_DROP_FIX: False})
                 reasons.add("vendor_switch_off", "%s: net.ipv4.vs.%s=0 (%s) turns the vendor's reuse fix off"
-                            % (name.replace("_", " "), switch, where), K.KNOWN_KERNELS[3]["source"], "verified")
+                            % (name.replace("_", " "), switch, where), _switch_source(switch), "verified")
     return switch, state_fixes
+
+
+def _switch_source(switch):
+    """The source of the shipped known_kernels entry that names the vendor switch."""
+    return next((entry["source"] for entry in K.KNOWN_KERNELS if entry.get("switch") == switch),
+                "policy.known_kernels")
 
 
 def _keeper_value(facts):
@@ -612,12 +660,12 @@ def _start_values(kp_line, expire_before):
 
 def _classify_states(states, state_fixes, mode, configured):
     classified = {}
-    for name, (s_crm, s_ct, s_end) in states.items():
+    for name, (conn_reuse_mode, conntrack, expire_nodest) in states.items():
         state_mode = mode if name == "live" else (configured or mode)
         if state_mode != "ipvs":
             classified[name] = ("safe", "kube-proxy in %s mode: the IPVS reuse bug does not apply" % state_mode)
         else:
-            classified[name] = classify_state(s_crm, s_ct, s_end, state_fixes[name])
+            classified[name] = classify_state(conn_reuse_mode, conntrack, expire_nodest, state_fixes[name])
     return classified
 
 
@@ -730,16 +778,16 @@ def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states,
     pin_0_holds = expire_nodest == (1, 1)
     if verdict in ("safe", "unknown", "not_applicable"):
         mitigation = "none"
-    elif fixes["fix2"] is True and policy["allow_pin"]:
+    elif fixes[K.SYN_DROP_FIX] is True and policy["allow_pin"]:
         mitigation, pin_value = "pin_sysctl", 1
         reasons.add("decide_pin_1", "the kernel has the reuse fix: conn_reuse_mode=1 is safe to pin", "rows 2/5")
-    elif fixes["fix1"] is True and pin_0_holds and policy["allow_pin"]:
+    elif fixes[K.DRAINED_BACKEND_FIX] is True and pin_0_holds and policy["allow_pin"]:
         mitigation, pin_value = "pin_sysctl", 0
         reasons.add("decide_pin_0", "no reuse fix, but the weight-0 fix with expire_nodest_conn=1: "
                     "conn_reuse_mode=0 is safe to pin", "row 6")
     else:
         mitigation = policy["fallback_mitigation"]
-        if fixes["fix1"] is True and policy["allow_pin"]:
+        if fixes[K.DRAINED_BACKEND_FIX] is True and policy["allow_pin"]:
             reasons.add("decide_no_pin_0", "conn_reuse_mode=0 would be safe with the weight-0 fix only where "
                         "expire_nodest_conn=1 holds now and after kube-proxy's next start (now %s, after start %s); "
                         "pinning conn_reuse_mode does not change it" % expire_nodest, "row 6")
@@ -758,8 +806,8 @@ def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states,
             # the vendor's fix is what makes conn_reuse_mode=1 safe: it must be on and stay on
             pin_sysctls[switch] = 1
             reasons.add("decide_pin_switch", "pin net.ipv4.vs.%s=1 as well: the vendor's reuse fix works only while "
-                        "it is on" % switch, K.KNOWN_KERNELS[3]["source"], "verified")
-    return {"verdict": verdict, "mitigation": mitigation, "kernel_fix": fixes["fix2"],
-            "weight0_fix": fixes["fix1"], "pin_value": pin_value, "pin_needs_keeper": needs_keeper,
+                        "it is on" % switch, _switch_source(switch), "verified")
+    return {"verdict": verdict, "mitigation": mitigation, K.SYN_DROP_FIX: fixes[K.SYN_DROP_FIX],
+            K.DRAINED_BACKEND_FIX: fixes[K.DRAINED_BACKEND_FIX], "pin_value": pin_value, "pin_needs_keeper": needs_keeper,
             "pin_sysctls": pin_sysctls, "starts": None, "branches": [], "settle": None,
             "states": states, "reasons": list(reasons), "warnings": warnings}

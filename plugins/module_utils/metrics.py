@@ -26,9 +26,10 @@ except ImportError:  # pragma: no cover - direct import from a checkout
 
 PREFIX = "ipvs_reuse_"
 TIMESTAMP_METRIC = PREFIX + "last_assessment_timestamp_seconds"
-# Which kernel fix each label value of ipvs_reuse_kernel_fix stands for (classification keys).
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-FIXES = (("reuse", "kernel_fix", "f0a5e4d7a594"), ("weight0", "weight0_fix", "c95c07836fa4"))
+# ipvs_reuse_kernel_fix{fix=...}: the label value is the fix's name, the classification key it is read from
+# (until 1.1.0 the values were "reuse" and "weight0").
+FIXES = ((K.SYN_DROP_FIX, "f0a5e4d7a594"), (K.DRAINED_BACKEND_FIX, "c95c07836fa4"))
 
 
 def _escape_label(value):
@@ -95,9 +96,9 @@ def render_metrics(facts, timestamp=None, labels=None):
     out.family("mitigation", "Mitigation the assessment recommends: 1 for the chosen one, 0 for the others.",
                [(extra + [("mitigation", name)], name == mitigation) for name in K.MITIGATIONS])
     fix_samples = []
-    for label, key, commit in FIXES:
-        value = classification.get(key)
-        fix_samples.append((extra + [("fix", label), ("commit", commit)],
+    for name, commit in FIXES:
+        value = classification.get(name)
+        fix_samples.append((extra + [("fix", name), ("commit", commit)],
                             value if isinstance(value, bool) else None))
     if verdict != "not_applicable":
         out.family("kernel_fix", "Whether the kernel carries the fix (1), lacks it (0), or it cannot be told (NaN).",

@@ -46,13 +46,17 @@ def dig(data, *keys):
     return data
 
 
+def _fix(classification, name, deprecated_name):
+    return classification[name] if name in classification else classification.get(deprecated_name)
+
+
 def node_record(name, facts, failure=None):
     """One report record: the headline values, the reasons, and the facts they came from."""
     classification = dig(facts, "classification") or {}
     if not isinstance(facts, dict) or not classification:
         reason = failure or "no facts were gathered (host unreachable or the task failed)"
-        return {"node": name, "verdict": "unknown", "mitigation": "none", "kernel_fix": None,
-                "kernel": None, "os": None, "proxy_mode": None, "kube_proxy_version": None,
+        return {"node": name, "verdict": "unknown", "mitigation": "none", "syn_drop_fix": None,
+                "drained_backend_fix": None, "kernel_fix": None, "kernel": None, "os": None, "proxy_mode": None, "kube_proxy_version": None,
                 "conn_reuse_mode": None, "conntrack": None, "expire_nodest_conn": None,
                 "persisted_conn_reuse_mode": None, "pin_value": None, "pin_needs_keeper": None,
                 "reasons": [{"rule": "no_facts", "text": reason, "source": "ansible run"}],
@@ -63,7 +67,10 @@ def node_record(name, facts, failure=None):
         "node": name,
         "verdict": classification.get("verdict", "unknown"),
         "mitigation": classification.get("mitigation", "none"),
-        "kernel_fix": classification.get("kernel_fix"),
+        # a classification made before 1.1.0 has only the deprecated names; kernel_fix is still written until 2.0.0
+        "syn_drop_fix": _fix(classification, "syn_drop_fix", "kernel_fix"),
+        "drained_backend_fix": _fix(classification, "drained_backend_fix", "weight0_fix"),
+        "kernel_fix": _fix(classification, "syn_drop_fix", "kernel_fix"),
         "kernel": dig(facts, "kernel", "release"),
         "os": os_name or None,
         "proxy_mode": dig(facts, "kube_proxy", "mode"),

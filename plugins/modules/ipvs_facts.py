@@ -69,7 +69,13 @@ options:
       - Classification policy. Keys C(allow_pin) (bool, default V(true)), C(fallback_mitigation)
         (V(os_upgrade) or V(switch_iptables), default V(os_upgrade)) and C(known_kernels) (a list of entries
         with C(name), C(release_regex) or C(marker), optional C(min_build), C(os_id), C(os_version_id), and
-        C(fix2)/C(fix1) set to V(true), V(false) or V(null), and C(source)), searched before the shipped data.
+        C(syn_drop_fix)/C(drained_backend_fix) set to V(true), V(false) or V(null), and C(source)), searched before
+        the shipped data.
+      - C(syn_drop_fix) is f0a5e4d7a594 (no first-SYN drop on a reused client port with conntrack active),
+        C(drained_backend_fix) is c95c07836fa4 (with C(conn_reuse_mode=0) and C(expire_nodest_conn=1), a backend
+        drained to weight 0 gets no new connection from a reused port). Their former names C(fix2)/C(fix1) (and
+        C(min_build_fix2)/C(min_build_fix1)) are deprecated; they are still read, with a warning in the
+        classification, until release 2.0.0.
       - An invalid policy fails the task with a message saying which key is wrong, before the node is contacted.
       - A C(release_regex) may not repeat a group that itself repeats, such as C((a+\)+). Such patterns can take
         exponential time on a kernel release, so they are refused instead of being run under a time limit.
@@ -170,7 +176,7 @@ EXAMPLES = r"""
       known_kernels:
         - name: our 5.4 build without the backport
           release_regex: '^5\.4\.0-1\d+-acme'
-          fix2: false
+          syn_drop_fix: false
           source: acme kernel team, ticket 1234
 
 - name: Show the verdict
@@ -228,7 +234,8 @@ ansible_facts:
         classification:
           verdict: problem1
           mitigation: os_upgrade
-          kernel_fix: null
+          syn_drop_fix: null
+          drained_backend_fix: null
           reasons:
             - {rule: mode_ipvs, text: kube-proxy runs in IPVS mode, source: "..."}
           plan:

@@ -107,20 +107,27 @@ def _sort_key(columns):
 def state_table():
     """classify_state() over every combination of sysctl values and kernel fixes."""
     columns = {"conn_reuse_mode": (0, 1), "conntrack": (0, 1), "expire_nodest_conn": (0, 1),
-               "fix2": (True, False, None), "fix1": (True, False, None)}
+               K.SYN_DROP_FIX: (True, False, None), K.DRAINED_BACKEND_FIX: (True, False, None)}
     rows = []
-    for crm, ct, end, fix2, fix1 in itertools.product(*columns.values()):
-        verdict, text = C.classify_state(crm, ct, end, {"fix2": fix2, "fix1": fix1})
+    for values in itertools.product(*columns.values()):
+        row = dict(zip(columns, values))
+        verdict, text = C.classify_state(row["conn_reuse_mode"], row["conntrack"], row["expire_nodest_conn"],
+                                         dict((name, row[name]) for name in K.FIXES))
         rule = re.search(r"\((rows? [^)]+)\)\s*$", text)
-        rows.append({"conn_reuse_mode": crm, "conntrack": ct, "expire_nodest_conn": end,
-                     "fix2": fix2, "fix1": fix1, "verdict": verdict, "rule": rule.group(1) if rule else "-"})
+        row.update(verdict=verdict, rule=rule.group(1) if rule else "-")
+        rows.append(row)
     rows = collapse(rows, columns, ("verdict", "rule"))
     rows.sort(key=_sort_key(list(columns)))
-    return table(["conn_reuse_mode", "conntrack", "expire_nodest_conn", "reuse fix (FIX2)", "weight-0 fix (FIX1)",
-                  "verdict", "rule (domain table)"],
-                 [[_shown(row["conn_reuse_mode"]), _shown(row["conntrack"]), _shown(row["expire_nodest_conn"]),
-                   _shown(row["fix2"], TRI), _shown(row["fix1"], TRI), "**%s**" % row["verdict"], row["rule"]]
+    return table(["conn_reuse_mode", "conntrack", "expire_nodest_conn"] + [FIX_HEADINGS[name] for name in K.FIXES]
+                 + ["verdict", "rule (domain table)"],
+                 [[_shown(row["conn_reuse_mode"]), _shown(row["conntrack"]), _shown(row["expire_nodest_conn"])]
+                  + [_shown(row[name], TRI) for name in K.FIXES] + ["**%s**" % row["verdict"], row["rule"]]
                   for row in rows])
+
+
+# The columns of the two fixes: the name the results use, and what the fix does.
+FIX_HEADINGS = {K.SYN_DROP_FIX: "`syn_drop_fix` (no first-SYN drop on reuse)",
+                K.DRAINED_BACKEND_FIX: "`drained_backend_fix` (weight-0 backend skipped)"}
 
 
 KERNELS = (("below 4.1", (4, 0, 0)), ("4.1 to 5.8", (5, 4, 0)), ("5.9 and later", (5, 10, 0)))
@@ -148,15 +155,17 @@ def mitigation_table():
     start) and the policy.
 
     Each case is decided under both fallback policies: where the answer follows the policy, the table says so."""
-    columns = {"verdict": K.VERDICTS, "fix2": (True, False, None), "fix1": (True, False, None),
-               "end_after_start": (1, 0, None), "allow_pin": (True, False)}
+    columns = {"verdict": K.VERDICTS, K.SYN_DROP_FIX: (True, False, None), K.DRAINED_BACKEND_FIX: (True, False, None),
+               "expire_nodest_conn_after_start": (1, 0, None), "allow_pin": (True, False)}
     rows = []
-    for verdict, fix2, fix1, end, allow_pin in itertools.product(*columns.values()):
+    for values in itertools.product(*columns.values()):
+        row = dict(zip(columns, values))
+        expire_nodest = row["expire_nodest_conn_after_start"]
         answers = set()
         for fallback in K.FALLBACK_MITIGATIONS:
-            policy = C.validate_policy({"allow_pin": allow_pin, "fallback_mitigation": fallback})
-            result = C._decide(verdict, {"fix2": fix2, "fix1": fix1}, 0, C._Reasons(), [], policy, {},
-                               expire_nodest=(end, end))
+            policy = C.validate_policy({"allow_pin": row["allow_pin"], "fallback_mitigation": fallback})
+            result = C._decide(row["verdict"], dict((name, row[name]) for name in K.FIXES), 0, C._Reasons(), [],
+                               policy, {}, expire_nodest=(expire_nodest, expire_nodest))
             answers.add((result["mitigation"], result["pin_value"]))
         if len(answers) > 1:
             mitigation, pin_value = "policy fallback_mitigation (default %s)" \
@@ -164,22 +173,22 @@ def mitigation_table():
         else:
             (mitigation, pin_value), = answers
             mitigation = "**%s**" % mitigation
-        rows.append({"verdict": verdict, "fix2": fix2, "fix1": fix1, "end_after_start": end, "allow_pin": allow_pin,
-                     "mitigation": mitigation, "pin_value": pin_value})
+        row.update(mitigation=mitigation, pin_value=pin_value)
+        rows.append(row)
     rows = collapse(rows, columns, ("mitigation", "pin_value"))
     rows.sort(key=_sort_key(list(columns)))
-    return table(["verdict", "reuse fix (FIX2)", "weight-0 fix (FIX1)",
-                  "expire_nodest_conn now and after kube-proxy start",
-                  "policy allow_pin", "mitigation", "pin value"],
-                 [[_shown(row["verdict"]), _shown(row["fix2"], TRI), _shown(row["fix1"], TRI),
-                   _shown(row["end_after_start"], {None: "unknown"}), _shown(row["allow_pin"], TRI),
+    return table(["verdict"] + [FIX_HEADINGS[name] for name in K.FIXES] +
+                 ["expire_nodest_conn now and after kube-proxy start", "policy allow_pin", "mitigation", "pin value"],
+                 [[_shown(row["verdict"])] + [_shown(row[name], TRI) for name in K.FIXES] +
+                  [_shown(row["expire_nodest_conn_after_start"], {None: "unknown"}), _shown(row["allow_pin"], TRI),
                    row["mitigation"], "-" if row["pin_value"] is None else row["pin_value"]] for row in rows])
 
 
 def fix_tables():
     lines = []
-    for title, rules in (("Reuse fix (FIX2, %s)" % K.FIX2_COMMIT, K.FIX2_BY_VERSION),
-                         ("Weight-0 fix (FIX1, %s)" % K.FIX1_COMMIT, K.FIX1_BY_VERSION)):
+    for name, rules in ((K.SYN_DROP_FIX, K.SYN_DROP_FIX_BY_VERSION),
+                        (K.DRAINED_BACKEND_FIX, K.DRAINED_BACKEND_FIX_BY_VERSION)):
+        title = "%s (%s)" % (FIX_HEADINGS[name], K.FIX_COMMITS[name])
         lines += ["", "#### %s" % title, ""]
         lines += table(["series", "from", "fixed", "source"],
                        [[_version(rule["series"]) if rule["series"] else "all", _version(rule["min"]),
@@ -191,11 +200,11 @@ def fix_tables():
         if entry.get("min_build") is not None:
             match += ", build >= %s" % entry["min_build"]
         fixes = [_tristate(entry.get(key)) if entry.get("min_build_" + key) is None
-                 else "from build %d" % entry["min_build_" + key] for key in ("fix2", "fix1")]
+                 else "from build %d" % entry["min_build_" + key] for key in K.FIXES]
         if entry.get("switch"):
             fixes[0] += " while `%s` is non-zero" % entry["switch"]
         rows.append([entry["name"], match] + fixes + [_sourced(entry)])
-    lines += table(["build", "matches", "FIX2", "FIX1", "source"], rows)
+    lines += table(["build", "matches"] + ["`%s`" % name for name in K.FIXES] + ["source"], rows)
     return lines
 
 
