@@ -55,7 +55,8 @@ def test_state_table_agrees_with_the_engine_row_by_row():
                 for end in expand(cells[2], "expire_nodest_conn"):
                     for syn_drop_fix in expand(cells[3]):
                         for drained_backend_fix in expand(cells[4]):
-                            verdict, _text = C.classify_state(crm, ct, end, {"syn_drop_fix": syn_drop_fix, "drained_backend_fix": drained_backend_fix})
+                            fixes = {"syn_drop_fix": syn_drop_fix, "drained_backend_fix": drained_backend_fix}
+                            verdict, _text = C.classify_state(crm, ct, end, fixes)
                             assert "**%s**" % verdict == cells[5], (line, crm, ct, end, syn_drop_fix, drained_backend_fix)
                             assert (crm, ct, end, syn_drop_fix, drained_backend_fix) not in seen
                             seen.add((crm, ct, end, syn_drop_fix, drained_backend_fix))

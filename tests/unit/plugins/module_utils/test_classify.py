@@ -124,8 +124,8 @@ def test_backported_kernels(release, markers, fixed, verdict):
 def test_user_known_kernels_come_first_and_can_declare_a_build_unfixed():
     facts = node(kernel="6.1.192-ipvs-prefix-lab", crm=1, kp="v1.28.4")
     assert classify(facts)["verdict"] == "safe"
-    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False, "drained_backend_fix": True,
-                                 "source": "lab"}]}
+    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False,
+                                 "drained_backend_fix": True, "source": "lab"}]}
     result = classify(facts, policy)
     assert (result["verdict"], result["syn_drop_fix"], result["drained_backend_fix"]) == ("problem2", False, True)
     # weight-0 fix with expire_nodest_conn=1 from kube-proxy: pinning 0 is the safe pin
@@ -135,8 +135,8 @@ def test_user_known_kernels_come_first_and_can_declare_a_build_unfixed():
 
 def test_pin_0_needs_expire_nodest_conn_1_now_as_well():
     # The lab measured problem 1 after pinning 0 on a node whose expire_nodest_conn was 0: the pin does not set it.
-    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False, "drained_backend_fix": True,
-                                 "source": "lab"}]}
+    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False,
+                                 "drained_backend_fix": True, "source": "lab"}]}
     result = classify(node(kernel="6.1.192-ipvs-prefix-lab", crm=1, end=0, kp="v1.28.4"), policy)
     assert (result["verdict"], result["mitigation"], result["pin_value"]) == ("problem2", "os_upgrade", None)
     assert "decide_no_pin_0" in [reason["rule"] for reason in result["reasons"]]
@@ -540,3 +540,39 @@ def test_a_malformed_configured_mode_is_ignored_with_a_warning(configured):
     facts["kube_proxy"]["configured_mode"] = configured
     result = classify(facts)
     assert result["verdict"] == "safe" and any("configured kube-proxy mode" in w for w in result["warnings"])
+
+
+def test_known_kernels_entries_with_the_deprecated_names_still_apply_with_a_warning():
+    facts = node(kernel="6.1.192-ipvs-prefix-lab", crm=1, kp="v1.28.4")
+    new = {"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False, "drained_backend_fix": True}
+    old = {"name": "lab", "release_regex": "-ipvs-prefix-lab", "fix2": False, "fix1": True}
+    with_new, with_old = classify(facts, {"known_kernels": [new]}), classify(facts, {"known_kernels": [old]})
+    assert (with_old["verdict"], with_old["syn_drop_fix"], with_old["drained_backend_fix"]) == ("problem2", False, True)
+    assert with_old["reasons"] == with_new["reasons"]
+    assert not any("deprecated" in warning for warning in with_new["warnings"])
+    warning, = [warning for warning in with_old["warnings"] if "deprecated" in warning]
+    assert "known_kernels[0] (lab) uses fix1, fix2" in warning and "drained_backend_fix, syn_drop_fix" in warning
+
+
+def test_deprecated_build_thresholds_still_apply():
+    facts = node(kernel="5.4.0-77-acme", crm=1, kp="v1.28.4")
+    entry = {"name": "acme", "release_regex": r"^5\.4\.0-(\d+)-acme$", "min_build_fix2": 70, "min_build_fix1": 80}
+    result = classify(facts, {"known_kernels": [entry]})
+    assert (result["syn_drop_fix"], result["drained_backend_fix"]) == (True, False)
+    assert any("min_build_fix1, min_build_fix2" in warning for warning in result["warnings"])
+
+
+def test_an_entry_may_not_give_both_names_with_different_values():
+    entry = {"release_regex": "x", "fix2": True, "syn_drop_fix": False}
+    with pytest.raises(PolicyError, match="both fix2 .deprecated. and syn_drop_fix"):
+        validate_policy({"known_kernels": [entry]})
+    validate_policy({"known_kernels": [dict(entry, syn_drop_fix=True)]})
+    with pytest.raises(PolicyError, match=r"known_kernels\[0\].fix1 must be true, false or null"):
+        validate_policy({"known_kernels": [{"release_regex": "x", "fix1": "yes"}]})
+
+
+@pytest.mark.parametrize("facts", [node(kernel="6.1.0-18-amd64", crm=1), node(crm=0), node(mode="iptables"),
+                                   node(kernel="3.18.0-1", kp="v1.17.0", crm=None), {}])
+def test_the_deprecated_result_names_carry_the_same_values(facts):
+    result = classify(facts)
+    assert (result["kernel_fix"], result["weight0_fix"]) == (result["syn_drop_fix"], result["drained_backend_fix"])

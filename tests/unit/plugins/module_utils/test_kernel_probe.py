@@ -62,13 +62,15 @@ def test_decide_syn_drop_fix_failed_seed():
     ([], None),
 ])
 def test_decide_drained_backend_fix(connections, expected):
-    value, reason = kp.decide_drained_backend_fix({"seed": conn(3.0, "be1"), "drained_backend": "be1", "connections": connections})
+    value, reason = kp.decide_drained_backend_fix({"seed": conn(3.0, "be1"), "drained_backend": "be1",
+                                                   "connections": connections})
     assert value is expected
     assert reason
 
 
 def test_decide_drained_backend_fix_without_a_drained_backend():
-    assert kp.decide_drained_backend_fix({"seed": conn(3.0, error="refused"), "drained_backend": None, "connections": []})[0] is None
+    drain = {"seed": conn(3.0, error="refused"), "drained_backend": None, "connections": []}
+    assert kp.decide_drained_backend_fix(drain)[0] is None
 
 
 def test_series_summary():
@@ -226,6 +228,7 @@ def test_refuses_without_root(monkeypatch):
     monkeypatch.setattr(kp.os, "geteuid", lambda: 1000)
     result = kp.run_probe(timeout=5)
     assert (result["syn_drop_fix"], result["drained_backend_fix"], result["probed"]) == (None, None, False)
+    assert (result["fix2"], result["fix1"]) == (None, None)  # the deprecated names, until 2.0.0
     assert "needs root" in result["reason"]
     assert result["kernel"]["release"]
 
@@ -356,3 +359,11 @@ def test_run_probe_end_to_end_without_ipvs(monkeypatch, tmp_path):
     assert kp.leftover_namespaces(system.list_netns()) == []
     assert "cleanup_error" not in result
     assert open("/proc/sys/net/ipv4/ip_forward").read() == host_forwarding  # written in the director's namespace only
+
+
+def test_the_deprecated_names_carry_the_measured_values_and_reasons():
+    result = kp.with_deprecated_names({"probed": True, "syn_drop_fix": False, "drained_backend_fix": True,
+                                       "syn_drop_fix_reason": "slow", "drained_backend_fix_reason": "no hits"})
+    assert (result["fix2"], result["fix1"], result["fix2_reason"], result["fix1_reason"]) == \
+        (False, True, "slow", "no hits")
+    assert "fix2_reason" not in kp.with_deprecated_names(kp.null_result("not probed"))

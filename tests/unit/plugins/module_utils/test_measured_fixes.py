@@ -25,10 +25,12 @@ def node(release, build, crm=1, kp="v1.28.4"):
 
 
 def measured(release, build, syn_drop_fix, drained_backend_fix, probed=True):
-    return {"probed": probed, "syn_drop_fix": syn_drop_fix, "drained_backend_fix": drained_backend_fix, "node": "node-a", "measured_at": "2026-12-02T12:00:00Z",
-            "kernel": {"release": release, "build": build},
-            "syn_drop_fix_reason": "5 of 5 connects from a reused client port took >= 500 ms (median 1031.0 ms, max 1044.0 ms)",
-            "drained_backend_fix_reason": "0 of 5 new connections from a reused client port reached backend be1 after it was drained"}
+    return {"probed": probed, "syn_drop_fix": syn_drop_fix, "drained_backend_fix": drained_backend_fix,
+            "node": "node-a", "measured_at": "2026-12-02T12:00:00Z", "kernel": {"release": release, "build": build},
+            "syn_drop_fix_reason": ("5 of 5 connects from a reused client port took >= 500 ms (median 1031.0 ms, "
+                                    "max 1044.0 ms)"),
+            "drained_backend_fix_reason": ("0 of 5 new connections from a reused client port reached backend be1 "
+                                           "after it was drained")}
 
 
 def with_probe(facts, probe):
@@ -61,7 +63,8 @@ def test_measurement_settles_an_undocumented_vendor_build():
 
 
 def test_measurement_outranks_a_site_entry_too():
-    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": True, "drained_backend_fix": True}]}
+    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": True,
+                                 "drained_backend_fix": True}]}
     result = classify(with_probe(LAB, measured("6.1.192-ipvs-prefix-lab", LAB_BUILD, False, True)), policy)
     assert result["syn_drop_fix"] is False and result["verdict"] == "problem2"
     assert any("known_kernels" in warning for warning in result["warnings"])
@@ -113,3 +116,17 @@ def test_non_boolean_measured_values_are_ignored_with_a_warning():
     got, _notes, warnings = overlay_measured_fixes({"syn_drop_fix": True, "drained_backend_fix": True}, probe, LAB["kernel"])
     assert got == {"syn_drop_fix": True, "drained_backend_fix": True}
     assert len(warnings) == 2
+
+
+def test_a_probe_result_with_the_deprecated_names_still_counts():
+    """A probe result kept from before 1.1.0 has fix2/fix1 and their reasons only."""
+    new = measured("6.1.192-ipvs-prefix-lab", LAB_BUILD, False, True)
+    old = dict((key, value) for key, value in new.items() if "_fix" not in key)
+    old.update(fix2=False, fix1=True, fix2_reason=new["syn_drop_fix_reason"],
+               fix1_reason=new["drained_backend_fix_reason"])
+    got, notes, _warnings = overlay_measured_fixes({"syn_drop_fix": True, "drained_backend_fix": None}, old,
+                                                  LAB["kernel"])
+    assert got == {"syn_drop_fix": False, "drained_backend_fix": True}
+    assert [rule for rule, _text, _source, _confidence in notes] == ["measured_syn_drop_fix",
+                                                                      "measured_drained_backend_fix"]
+    assert "1031.0 ms" in notes[0][1]

@@ -65,7 +65,8 @@ policy_strategy = st.fixed_dictionaries({}, optional={
     "fallback_mitigation": st.sampled_from(["os_upgrade", "switch_iptables"]),
     "known_kernels": st.lists(st.fixed_dictionaries(
         {"release_regex": st.sampled_from(["^5", "lab", r"^4\.19\.", "el7"])},
-        optional={"syn_drop_fix": st.sampled_from([True, False, None]), "drained_backend_fix": st.sampled_from([True, False, None])}),
+        optional={"syn_drop_fix": st.sampled_from([True, False, None]),
+                  "drained_backend_fix": st.sampled_from([True, False, None])}),
         max_size=3),
 })
 
