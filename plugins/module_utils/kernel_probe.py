@@ -37,10 +37,12 @@ import socket
 import subprocess
 import time
 
-try:
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
-except ImportError:  # pragma: no cover - direct import from a checkout
-    from . import knowledge as K  # type: ignore
+# The two measurements under the names knowledge.FIXES gives the fixes, and their names before 1.1.0
+# (knowledge.DEPRECATED_FIX_NAMES). Written here, not imported, so that this file also runs alone, copied to a
+# node (tests/lab/kernel_probe_lab.py); tests/unit/test_one_home.py holds them equal to knowledge.py's.
+SYN_DROP_FIX = "syn_drop_fix"
+DRAINED_BACKEND_FIX = "drained_backend_fix"
+DEPRECATED_FIX_NAMES = {"fix2": SYN_DROP_FIX, "fix1": DRAINED_BACKEND_FIX}
 
 PREFIX = "kubenode-ipvsprobe-"
 ROLES = ("client", "director", "be1", "be2")
@@ -239,15 +241,15 @@ def decide_drained_backend_fix(drain):
 
 
 def null_result(reason, **extra):
-    result = {"probed": False, K.SYN_DROP_FIX: None, K.DRAINED_BACKEND_FIX: None, "reason": reason}
+    result = {"probed": False, SYN_DROP_FIX: None, DRAINED_BACKEND_FIX: None, "reason": reason}
     result.update(extra)
     return result
 
 
 def with_deprecated_names(result):
-    """The result with the names before 1.1.0 beside the new ones (fix2, fix1, fix2_reason, fix1_reason), read
+    """The result with the names before 1.1.0 beside the new ones (fix2, fix1, fix2_reason, fix1_reason), written
     until knowledge.DEPRECATED_NAMES_REMOVED_IN."""
-    for old, new in K.DEPRECATED_FIX_NAMES.items():
+    for old, new in DEPRECATED_FIX_NAMES.items():
         result[old] = result.get(new)
         if new + "_reason" in result:
             result[old + "_reason"] = result[new + "_reason"]
@@ -800,7 +802,7 @@ def _measure(system, names, scheduler, firewall, tools, connections, deadline, a
         count = {}
     conntrack_entries = int(count["value"]) if str(count.get("value", "")).isdigit() else None
     syn_drop_fix, syn_drop_fix_reason = decide_syn_drop_fix(reuse, conntrack_entries)
-    mark(K.SYN_DROP_FIX)
+    mark(SYN_DROP_FIX)
 
     # drained_backend_fix: conn_reuse_mode=0, expire_nodest_conn=1; the backend that served the seed drained to
     # weight 0.
@@ -816,9 +818,9 @@ def _measure(system, names, scheduler, firewall, tools, connections, deadline, a
     drain["hits_on_drained"] = sum(1 for c in drain["connections"] if drained and c.get("backend") == drained)
     drain.update(series_summary(drain["connections"]))
     drained_backend_fix, drained_backend_fix_reason = decide_drained_backend_fix(drain)
-    mark(K.DRAINED_BACKEND_FIX)
-    return {"probed": True, K.SYN_DROP_FIX: syn_drop_fix, K.DRAINED_BACKEND_FIX: drained_backend_fix, "reason": None,
-            K.SYN_DROP_FIX + "_reason": syn_drop_fix_reason,
-            K.DRAINED_BACKEND_FIX + "_reason": drained_backend_fix_reason,
+    mark(DRAINED_BACKEND_FIX)
+    return {"probed": True, SYN_DROP_FIX: syn_drop_fix, DRAINED_BACKEND_FIX: drained_backend_fix, "reason": None,
+            SYN_DROP_FIX + "_reason": syn_drop_fix_reason,
+            DRAINED_BACKEND_FIX + "_reason": drained_backend_fix_reason,
             "connections": connections, "slow_ms": SLOW_MS, "conntrack_entries": conntrack_entries,
             "reuse": reuse, "drain": drain}

@@ -29,7 +29,7 @@ TIMESTAMP_METRIC = PREFIX + "last_assessment_timestamp_seconds"
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # ipvs_reuse_kernel_fix{fix=...}: the label value is the fix's name, the classification key it is read from
 # (until 1.1.0 the values were "reuse" and "weight0").
-FIXES = ((K.SYN_DROP_FIX, "f0a5e4d7a594"), (K.DRAINED_BACKEND_FIX, "c95c07836fa4"))
+FIXES = tuple((name, K.FIX_COMMITS[name].split()[0]) for name in K.FIXES)
 
 
 def _escape_label(value):
