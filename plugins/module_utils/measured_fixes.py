@@ -15,15 +15,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 try:
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
 except ImportError:  # pragma: no cover - direct import from a checkout
-    from . import knowledge as K  # type: ignore
+    from . import knowledge  # type: ignore
 
-COMMITS = {K.SYN_DROP_FIX: "f0a5e4d7a594 (the SYN-drop fix)",
-           K.DRAINED_BACKEND_FIX: "c95c07836fa4 (the drained-backend fix)"}
+COMMITS = {knowledge.SYN_DROP_FIX: "f0a5e4d7a594 (the SYN-drop fix)",
+           knowledge.DRAINED_BACKEND_FIX: "c95c07836fa4 (the drained-backend fix)"}
 SOURCE = "kubenode.ipvs_reuse.ipvs_kernel_probe"
 # {name: deprecated name} of a probe result's keys: a result kept from a probe before 1.1.0 has only the old ones
-_OLD_PROBE_KEYS = dict((new, old) for old, new in K.DEPRECATED_FIX_NAMES.items())
+_OLD_PROBE_KEYS = dict((new, old) for old, new in knowledge.DEPRECATED_FIX_NAMES.items())
 
 
 def _text(value, limit=300):
@@ -58,7 +58,7 @@ def overlay_measured_fixes(fixes, probe, kernel):
     result = dict(fixes)
     notes = []
     warnings = []
-    for key in K.FIXES:
+    for key in knowledge.FIXES:
         measured = _probe_value(probe, key)
         figures = _text(_probe_value(probe, key, "_reason")) or "no figures"
         if measured is None:
