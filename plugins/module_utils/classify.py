@@ -3,10 +3,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Classify one node from its ipvs_reuse facts. Pure: no I/O, standard library only.
 
-Flow: read the facts -> establish the kernel's fixes -> model the node in three
-states (live now, after kube-proxy's next start, after a reboot) -> classify each
-state with the decision table -> take the worst -> decide the mitigation from the
-policy. Every step appends a reason naming its source.
+Flow: read the facts -> establish the kernel's two fixes (knowledge.FIXES: known builds,
+then version rules, then a measurement of this very build, which outranks both) -> model
+the node in three states (live now, after kube-proxy's next start, after a reboot; an
+offline image has only the state it boots into) -> classify each state with the decision
+table -> the verdict is the live one, unless a later state has a problem (or, on a safe
+node, is unknown) -> decide the mitigation from the policy -> derive the plan each role
+acts on (plan.py). Every step appends a reason naming its source.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,9 +28,6 @@ except ImportError:  # pragma: no cover - direct import from a checkout
     from .measured_fixes import overlay_measured_fixes  # type: ignore
     from .plan import derive_plan  # type: ignore
     from .versions import format_version, int_or_none, parse_version  # type: ignore
-
-SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
-
 
 _PATCH_GIVEN_RE = re.compile(r"^\s*v?\d+\.\d+\.\d+")
 
@@ -339,14 +339,6 @@ def classify_state(conn_reuse_mode, conntrack, expire_nodest, fixes):
                         % (conn_reuse_mode, knowledge.SYN_DROP_FIX_COMMIT))
     return "safe", ("conn_reuse_mode=%d with conntrack=%d: no SYN drop, but conntrack=0 was set by something "
                     "other than kube-proxy (row 7)" % (conn_reuse_mode, conntrack))
-
-
-def _worst(states):
-    verdict = "safe"
-    for name, (state_verdict, _text) in states:
-        if SEVERITY[state_verdict] > SEVERITY[verdict]:
-            verdict = state_verdict
-    return verdict
 
 
 # ------------------------------------------------------------------- the engine

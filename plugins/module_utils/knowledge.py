@@ -37,8 +37,9 @@ DEPRECATED_NAMES_REMOVED_IN = "2.0.0"
 CONN_REUSE_MODE_SYSCTL_SINCE = (4, 1)
 
 # Version-based knowledge of both fixes. A rule matches on the kernel's leading numbers (or on the upstream
-# version a distribution names in its build string, when it is of the same series). "fixed": True/False.
-# "confidence": verified (from a primary source, named in "source") or inferred. A version below every rule of
+# version a distribution names in its build string, when it is of the same series): "series" is the (major,
+# minor) it applies to, None for every series; "min" the first version it covers; "fixed": True/False from "min" on.
+# The first rule that matches counts. "confidence": verified (from a primary source, named in "source") or inferred. A version below every rule of
 # its series is not counted as lacking the fix by these rules: distributions print a placeholder sublevel
 # (Debian's 4.19.0-25 is 4.19.289), so only the upstream version can tell; without it the fix is unknown and
 # the engine takes the conservative branch.
@@ -120,7 +121,8 @@ KNOWN_KERNELS = [
 #   "uncertain_5_9"       kernel < 4.1: leaves it; >= 5.9: may or may not leave it (unknown); else writes 0
 #                         (for a line whose patch releases are not known to carry #102122; no line uses it now)
 # "writes_expire": it writes expire_nodest_conn=1 (and expire_quiescent_template=1) at start;
-# "fails_without_sysctl": it fails to start in IPVS mode on a kernel without conn_reuse_mode (row 9).
+# "fails_without_sysctl": it fails to start in IPVS mode on a kernel without conn_reuse_mode (row 9);
+# "confidence": verified or inferred (the reasons carry it); "source": where it is written down.
 # kube-proxy compares only the leading numbers of the release (it cannot see vendor backports).
 LAST_PATCH = 999999
 KUBE_PROXY_LINES = [
