@@ -15,7 +15,7 @@ version_added: 1.1.0
 description:
   - Measures, on the node's own kernel, the two fixes every verdict rests on. C(syn_drop_fix) (f0a5e4d7a594, called
     FIX2 before) means connects from a reused client port are not delayed by about 1 s with C(conn_reuse_mode=1)
-    and conntrack active: IPVS no longer drops their first SYN. C(drained_backend_fix) (c95c07836fa4, called FIX1
+    and conntrack active (IPVS no longer drops their first SYN). C(drained_backend_fix) (c95c07836fa4, called FIX1
     before) means that with C(conn_reuse_mode=0) and C(expire_nodest_conn=1), a backend drained to weight 0 gets
     none of the new connections from a reused port.
   - "Step by step: it removes what an interrupted earlier probe left (network namespaces named
