@@ -113,7 +113,11 @@ fix1:
   returned: always
   type: bool
 probe:
-  description: The evidence.
+  description:
+    - The evidence.
+    - Until release 2.0.0 it also carries C(fix2), C(fix1), C(fix2_reason) and C(fix1_reason), deprecated aliases of
+      RV(probe.syn_drop_fix), RV(probe.drained_backend_fix), RV(probe.syn_drop_fix_reason) and
+      RV(probe.drained_backend_fix_reason) with the same values.
   returned: always
   type: dict
   contains:
@@ -134,18 +138,6 @@ probe:
       type: str
     drained_backend_fix_reason:
       description: What the C(drained_backend_fix) measurement showed, with its figures.
-      type: str
-    fix2:
-      description: Deprecated alias of RV(probe.syn_drop_fix); it will be removed in release 2.0.0.
-      type: bool
-    fix1:
-      description: Deprecated alias of RV(probe.drained_backend_fix); it will be removed in release 2.0.0.
-      type: bool
-    fix2_reason:
-      description: Deprecated alias of RV(probe.syn_drop_fix_reason); it will be removed in release 2.0.0.
-      type: str
-    fix1_reason:
-      description: Deprecated alias of RV(probe.drained_backend_fix_reason); it will be removed in release 2.0.0.
       type: str
     kernel:
       description: The kernel measured, C(release) (C(/proc/sys/kernel/osrelease)) and C(build) (C(/proc/sys/kernel/version)).
