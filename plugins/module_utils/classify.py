@@ -466,7 +466,7 @@ def _classify(facts, policy):
                                proxy_version_text, proxy_source, settle)
 
     conn_reuse_mode_missing = (sysctl.get("conn_reuse_mode") is None
-                   and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
+                               and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
     # Row 9: a kernel without the sysctl always reuses (behaviour of problem 1). Vendor kernels
     # (RHEL 7's 3.10) carry the sysctl under an old number: the file decides, not the number.
     if kernel_version[:2] < knowledge.CONN_REUSE_MODE_SYSCTL_SINCE and ipvs.get("sysctl_dir") is True and conn_reuse_mode_missing:

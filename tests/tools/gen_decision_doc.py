@@ -112,7 +112,7 @@ def state_table():
     for values in itertools.product(*columns.values()):
         row = dict(zip(columns, values))
         verdict, text = engine.classify_state(row["conn_reuse_mode"], row["conntrack"], row["expire_nodest_conn"],
-                                         dict((name, row[name]) for name in knowledge.FIXES))
+                                              dict((name, row[name]) for name in knowledge.FIXES))
         rule = re.search(r"\((rows? [^)]+)\)\s*$", text)
         row.update(verdict=verdict, rule=rule.group(1) if rule else "-")
         rows.append(row)

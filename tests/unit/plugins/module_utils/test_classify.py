@@ -413,8 +413,8 @@ def test_kube_proxy_start_reason_has_its_release_lines_confidence_on_a_live_node
     assert len(start) == 1 and start[0]["confidence"] == confidence, start
 
 
-@pytest.mark.parametrize("abi,syn_drop_fix,drained_backend_fix", [(47, False, False), (48, True, False), (99, True, False),
-                                           (100, True, True), (150, True, True)])
+@pytest.mark.parametrize("abi,syn_drop_fix,drained_backend_fix", [
+    (47, False, False), (48, True, False), (99, True, False), (100, True, True), (150, True, True)])
 def test_ubuntu_focal_abi_numbers(abi, syn_drop_fix, drained_backend_fix):
     result = classify(node(kernel="5.4.0-%d-generic" % abi, crm=0))
     assert (result["syn_drop_fix"], result["drained_backend_fix"]) == (syn_drop_fix, drained_backend_fix)

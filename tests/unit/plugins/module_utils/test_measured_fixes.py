@@ -124,9 +124,9 @@ def test_a_probe_result_with_the_deprecated_names_still_counts():
     old = dict((key, value) for key, value in new.items() if "_fix" not in key)
     old.update(fix2=False, fix1=True, fix2_reason=new["syn_drop_fix_reason"],
                fix1_reason=new["drained_backend_fix_reason"])
-    got, notes, _warnings = overlay_measured_fixes({"syn_drop_fix": True, "drained_backend_fix": None}, old,
-                                                  LAB["kernel"])
+    known = {"syn_drop_fix": True, "drained_backend_fix": None}
+    got, notes, _warnings = overlay_measured_fixes(known, old, LAB["kernel"])
     assert got == {"syn_drop_fix": False, "drained_backend_fix": True}
-    assert [rule for rule, _text, _source, _confidence in notes] == ["measured_syn_drop_fix",
-                                                                      "measured_drained_backend_fix"]
+    rules = [rule for rule, _text, _source, _confidence in notes]
+    assert rules == ["measured_syn_drop_fix", "measured_drained_backend_fix"]
     assert "1031.0 ms" in notes[0][1]
