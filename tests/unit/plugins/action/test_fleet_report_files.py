@@ -46,8 +46,8 @@ def test_runs_of_the_report_task(tmp_path):
              task("not a report", {"summary": {}, "nodes": "garbage"}, ignore_errors=True),
              task("no report", None, ignore_errors=True),
              task("unwritable", FIRST, target=str(blocked / "report"), ignore_errors=True)]
-    results = dict((name, hosts["controller"]) for name, hosts in run_playbook(tmp_path, tasks, inventory=inventory,
-                                                                             limit="controller").items())
+    played = run_playbook(tmp_path, tasks, inventory=inventory, limit="controller")
+    results = dict((name, hosts["controller"]) for name, hosts in played.items())
     paths = [os.path.join(dest, name) for name in NAMES]
 
     def outcome(name):

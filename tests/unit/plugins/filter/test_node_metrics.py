@@ -21,8 +21,8 @@ def test_each_demo_node_exports_its_verdict_and_mitigation(name):
     expect = demo.expected(name)
     found = samples(NODE_METRICS(demo.node_facts(name)))
     verdicts = dict((key, value) for key, value in found.items() if key.startswith("ipvs_reuse_verdict{"))
-    assert [key for key, value in verdicts.items() if value == "1"] == ['ipvs_reuse_verdict{verdict="%s"}'
-                                                                      % expect["verdict"]]
+    chosen = 'ipvs_reuse_verdict{verdict="%s"}' % expect["verdict"]
+    assert [key for key, value in verdicts.items() if value == "1"] == [chosen]
     assert found['ipvs_reuse_mitigation{mitigation="%s"}' % expect["mitigation"]] == "1"
     assert sorted(verdicts.values()) == ["0", "0", "0", "0", "1"]
     assert not any(key.startswith(TIMESTAMP) for key in found)  # no time given, no time exported
