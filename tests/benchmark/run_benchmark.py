@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
-import fleetgen  # noqa: E402
+from support import fleetgen  # noqa: E402
 
 MARK_START = "<!-- assess-benchmark:start -->"
 MARK_END = "<!-- assess-benchmark:end -->"

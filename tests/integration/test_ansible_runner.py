@@ -16,7 +16,7 @@ import ansible_runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-import fleetgen  # noqa: E402
+from support import fleetgen  # noqa: E402
 
 DEMO = os.path.join(REPO, "demo")
 

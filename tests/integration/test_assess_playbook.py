@@ -12,7 +12,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-import fleetgen  # noqa: E402
+from support import fleetgen  # noqa: E402
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "assess.yml")
 INVENTORY = os.path.join(REPO, "demo", "inventory.yml")
@@ -38,7 +38,7 @@ def recap_changed(output):
 
 
 def expected_nodes(verdict):
-    """The demo nodes whose expected verdict is verdict (tests/fleetgen.py)."""
+    """The demo nodes whose expected verdict is verdict (tests/support/fleetgen.py)."""
     return sorted(name for name, spec in fleetgen.DEMO_FLEET.items() if spec["expect"]["verdict"] == verdict)
 
 

@@ -17,7 +17,7 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-import fleetgen  # noqa: E402
+from support import fleetgen  # noqa: E402
 
 # pin_sysctl nodes and others, so that "X of Y" counts only the ones the play pins
 HOSTS = ["tencentos-switch-off", "ubuntu2004-kp121", "debian11-persisted0", "euleros-h686", "ubuntu2004-old-kernel",

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pin_keeper import GOLDEN, RENDERED, SWITCH, facts_for, run_keeper, run_role  # noqa: E402
+from support.pin_keeper import GOLDEN, RENDERED, SWITCH, facts_for, run_keeper, run_role  # noqa: E402
 
 
 def test_single_key_renders_the_bytes_of_before(tmp_path):

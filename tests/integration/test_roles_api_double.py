@@ -19,7 +19,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-import fleetgen  # noqa: E402
+from support import fleetgen  # noqa: E402
 
 DOUBLE = os.path.join(REPO, "tests", "k8s_api_double", "server.py")
 STAND_IN = os.path.join(REPO, "molecule", "kube_proxy_mode", "files", "kube-proxy-mode-stand-in.py")

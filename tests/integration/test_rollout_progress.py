@@ -9,7 +9,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-import fleetgen  # noqa: E402
+from support import fleetgen  # noqa: E402
 
 HOSTS = ["amzn2-static-pod", "centos7-kp118", "rhel8-crm1", "ubuntu2004-old-kernel", "debian12-k3s"]
 FAILING = "rhel8-crm1"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-import fleetgen
+from support import fleetgen
 import browser
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -2,7 +2,7 @@
 
 Run once, from the commit before the roles read the plan (OLD_COMMIT): it evaluates the very Jinja expressions of
 that commit's roles and playbooks/mitigate.yml (read with `git show`, not copied here) with Ansible's templar, over
-the demo fleet (tests/fleetgen.py) under three policies and with pins added, and writes per case what each role
+the demo fleet (tests/support/fleetgen.py) under three policies and with pins added, and writes per case what each role
 decided. tests/unit/plugins/module_utils/test_plan.py checks the engine's plan against this table.
 
     python3 tests/tools/old_role_decisions.py   # from the repository root, in the dev venv
@@ -20,7 +20,7 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import fleetgen  # noqa: E402  pylint: disable=wrong-import-position
+from support import fleetgen  # noqa: E402  pylint: disable=wrong-import-position
 
 OLD_COMMIT = "8c97c65"
 OUT = os.path.join(REPO, "tests", "unit", "fixtures", "plan", "old_role_decisions.json")

@@ -1,6 +1,6 @@
 """A large synthetic fleet report for the HTML report's browser test and benchmark.
 
-Each node starts from one demo node of tests/fleetgen.py (gathered from a real fixture tree once),
+Each node starts from one demo node of tests/support/fleetgen.py (gathered from a real fixture tree once),
 gets a varied kernel build and kube-proxy patch version, and is classified by the real engine, so the
 report has the shape and the mix of verdicts the assess role produces.
 """
@@ -15,7 +15,7 @@ for path in (os.path.join(REPO, ".cache", "collections"), os.path.join(REPO, "te
     if path not in sys.path:
         sys.path.insert(0, path)
 
-import fleetgen  # noqa: E402
+from support import fleetgen  # noqa: E402
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify  # noqa: E402
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather  # noqa: E402
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import fleet_report  # noqa: E402

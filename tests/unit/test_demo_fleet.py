@@ -1,10 +1,10 @@
-"""The demo fleet shipped in demo/ is what tests/fleetgen.py says, and classifies as each node expects."""
+"""The demo fleet shipped in demo/ is what tests/support/fleetgen.py says, and classifies as each node expects."""
 import filecmp
 import os
 
 import pytest
 
-import fleetgen
+from support import fleetgen
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-import fleetgen
+from support import fleetgen
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
 from ansible_collections.kubenode.ipvs_reuse.plugins.plugin_utils import lean_payload
 

@@ -1,9 +1,9 @@
-"""The facts gatherer over fixture trees (offline node roots written by tests/fleetgen.py)."""
+"""The facts gatherer over fixture trees (offline node roots written by tests/support/fleetgen.py)."""
 import os
 
 import pytest
 
-import fleetgen
+from support import fleetgen
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather

@@ -1,12 +1,12 @@
 """Offline images (a mounted root without a live /proc): the gatherer finds the kernel the image boots and its
 upstream version, and the engine classifies the after-boot state. Table-driven, over facts and over real-layout
-fixture trees (tests/fleetgen.py's ubuntu_focal_image)."""
+fixture trees (tests/support/fleetgen.py's ubuntu_focal_image)."""
 import gzip
 import os
 
 import pytest
 
-import fleetgen
+from support import fleetgen
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import MAX_READ, gather

@@ -1,6 +1,6 @@
 """The shipped Prometheus rules (files/prometheus/ipvs_reuse.rules.yml): promtool accepts them, and promtool's
 unit tests fire the alerts over series rendered by ipvs_reuse_metrics' own code from the demo fleet, and over the
-metrics file the pin_sysctl role's rendered keeper script writes (tests/pin_keeper.py)."""
+metrics file the pin_sysctl role's rendered keeper script writes (tests/support/pin_keeper.py)."""
 import math
 import os
 import re
@@ -12,9 +12,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.metrics import render_metrics
-from test_metrics import demo_facts
-from pin_keeper import facts_for, run_keeper, run_role
-import fleetgen
+from .test_metrics import demo_facts
+from support.pin_keeper import facts_for, run_keeper, run_role
+from support import fleetgen
 
 RULES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "files", "prometheus", "ipvs_reuse.rules.yml")
 PROMTOOL = shutil.which("promtool")

@@ -11,7 +11,7 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fleetgen
+from support import fleetgen
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather

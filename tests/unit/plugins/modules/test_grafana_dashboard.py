@@ -1,6 +1,6 @@
 """The shipped Grafana dashboard (files/grafana/ipvs_reuse.dashboard.json) queries only metrics, labels and label
 values that ipvs_reuse_metrics and the pin_sysctl keeper really write: the module runs (as AnsiballZ would) on every
-demo node, the role's rendered keeper script corrects a stand-in /proc/sys (tests/pin_keeper.py), and every
+demo node, the role's rendered keeper script corrects a stand-in /proc/sys (tests/support/pin_keeper.py), and every
 PromQL expression of the dashboard is checked against the union of what they wrote. promtool (when installed) also
 parses every expression and evaluates the fleet panels over those series."""
 import collections
@@ -15,9 +15,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-import fleetgen
-from pin_keeper import SWITCH, facts_for, run_keeper, run_role
-from test_ipvs_reuse_metrics import REPO, node_facts, run_module
+from support import fleetgen
+from support.pin_keeper import SWITCH, facts_for, run_keeper, run_role
+from .test_ipvs_reuse_metrics import REPO, node_facts, run_module
 
 DASHBOARD = os.path.join(REPO, "files", "grafana", "ipvs_reuse.dashboard.json")
 PROMTOOL = shutil.which("promtool")

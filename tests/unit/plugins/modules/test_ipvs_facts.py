@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from ansiballz import kept_payload_files
+from support.ansiballz import kept_payload_files
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather

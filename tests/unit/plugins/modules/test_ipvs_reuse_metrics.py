@@ -9,8 +9,8 @@ import sys
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import fleetgen
-from ansiballz import kept_payload_files
+from support import fleetgen
+from support.ansiballz import kept_payload_files
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
 from ansible_collections.kubenode.ipvs_reuse.plugins.modules import ipvs_reuse_metrics

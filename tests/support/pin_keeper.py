@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEMPLATES = os.path.join(REPO, "roles", "pin_sysctl", "templates")
 GOLDEN = os.path.join(REPO, "tests", "integration", "golden", "pin_sysctl")
 RENDERED = ("pin.conf", "keeper.sh", "keeper.service", "keeper.timer")

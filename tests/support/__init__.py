@@ -1,0 +1,3 @@
+"""Helpers the suites, tools and benchmarks share (not tests themselves): fleetgen writes offline node roots and
+the demo fleet, pin_keeper renders and runs the pin_sysctl role's files, ansiballz reads what Ansible ships to a node.
+Import them as ``from support import fleetgen`` with tests/ on sys.path (tests/unit/conftest.py puts it there)."""
