@@ -64,18 +64,6 @@ options:
         than N s") and the node is classified V(unknown).
     type: float
     default: 15
-  policy:
-    description:
-      - Classification policy. Keys C(allow_pin) (bool, default V(true)), C(fallback_mitigation)
-        (V(os_upgrade) or V(switch_iptables), default V(os_upgrade)) and C(known_kernels) (a list of entries
-        with C(name), C(release_regex) or C(marker), optional C(min_build), C(os_id), C(os_version_id), and
-        C(fix2)/C(fix1) set to V(true), V(false) or V(null), and C(source)), searched before the shipped data.
-      - An invalid policy fails the task with a message saying which key is wrong, before the node is contacted.
-      - A C(release_regex) may not repeat a group that itself repeats, such as C((a+\)+). Such patterns can take
-        exponential time on a kernel release, so they are refused instead of being run under a time limit.
-      - Applied on the controller by the module's action plugin; it is not sent to the node.
-    type: dict
-    default: {}
   cluster:
     description:
       - kube-proxy facts read once per run from the cluster, as returned by the
@@ -116,6 +104,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
+  - kubenode.ipvs_reuse.policy
 attributes:
   check_mode:
     support: full

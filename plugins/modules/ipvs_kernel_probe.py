@@ -56,6 +56,7 @@ options:
     default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - kubenode.ipvs_reuse.node_module
 attributes:
   check_mode:
     support: full
@@ -66,8 +67,7 @@ attributes:
     support: full
     platforms: linux
 notes:
-  - Standard library only on the node (Python 3.8 or later); namespaces are entered with C(setns(2)) by forked
-    processes, so no new Python interpreter is started.
+  - Namespaces are entered with C(setns(2)) by forked processes, so no new Python interpreter is started.
   - Two probes never run at once on a node; the second waits for the first (a lock on C(/run/netns)).
   - The P(kubenode.ipvs_reuse.assess#role) role runs it when C(assess_kernel_probe) is true, on one node per kernel
     release and build, and classifies with the measurement.

@@ -42,13 +42,6 @@ options:
       - The node's C(ipvs_reuse) facts including C(classification), as set by M(kubenode.ipvs_reuse.ipvs_facts).
       - Required when O(state=present).
     type: dict
-  labels:
-    description:
-      - "Extra labels for every sample, for example C({cluster: prod}). node_exporter adds the instance label itself."
-      - Names must match C([a-zA-Z_][a-zA-Z0-9_]*). They must not start with C(__) or reuse a label this module
-        sets.
-    type: dict
-    default: {}
   timestamp:
     description:
       - Include C(ipvs_reuse_last_assessment_timestamp_seconds), set to the node's clock at this run.
@@ -65,15 +58,10 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - kubenode.ipvs_reuse.attributes
+  - kubenode.ipvs_reuse.node_module
+  - kubenode.ipvs_reuse.metrics
 notes:
-  - Runs on the node with the Python standard library only (Python 3.8 or later).
   - The P(kubenode.ipvs_reuse.assess#role) role runs this module when O(kubenode.ipvs_reuse.assess#role:main:assess_prometheus_textfile_dir) is set.
   - The file mode defaults to V(0644) so that node_exporter, which usually runs as its own user, can read it.
 seealso:
