@@ -112,12 +112,12 @@ refreshed:
 """
 
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.metrics import render_metrics, without_timestamp
 
 
@@ -127,22 +127,6 @@ def read_text(path):
             return handle.read()
     except (IOError, OSError):
         return None
-
-
-def write_atomically(module, path, text):
-    """Write text to a hidden temporary file beside path (not *.prom), then rename it over path."""
-    directory, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def main():
@@ -190,6 +174,8 @@ def main():
                               after=without_timestamp(text), before_header=path, after_header=path)
     if not module.check_mode and (changed or old != text):
         try:
+            # the temporary file is hidden and not *.prom, so node_exporter never reads a partial one; the mode is
+            # set below, with the file arguments
             write_atomically(module, path, text)
         except (IOError, OSError) as exc:
             module.fail_json(msg="cannot write %s: %s" % (path, to_native(exc)), **result)
