@@ -109,6 +109,46 @@ refreshed:
   returned: always
   type: bool
   sample: true
+uid:
+  description: The metrics file's owner id (Ansible adds the file's attributes to a result that names an existing path).
+  returned: when the file exists after the run
+  type: int
+  sample: 0
+gid:
+  description: The metrics file's group id.
+  returned: when the file exists after the run
+  type: int
+  sample: 0
+owner:
+  description: The metrics file's owner.
+  returned: when the file exists after the run
+  type: str
+  sample: root
+group:
+  description: The metrics file's group.
+  returned: when the file exists after the run
+  type: str
+  sample: root
+mode:
+  description: The metrics file's mode, in octal.
+  returned: when the file exists after the run
+  type: str
+  sample: "0644"
+state:
+  description: What the path is, V(file).
+  returned: when the file exists after the run
+  type: str
+  sample: file
+size:
+  description: The metrics file's size in bytes.
+  returned: when the file exists after the run
+  type: int
+  sample: 1863
+secontext:
+  description: The metrics file's SELinux context.
+  returned: when the file exists after the run, on a node with SELinux
+  type: str
+  sample: system_u:object_r:var_lib_t:s0
 """
 
 import os
