@@ -32,11 +32,10 @@ def write_atomically(module, path, content, mode=None, owner=None):
     directory, name = os.path.split(path)
     handle, temp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=directory or ".")
     try:
-        try:
-            os.write(handle, content)
-            os.fsync(handle)
-        finally:
-            os.close(handle)
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
         if mode is None and owner is None:
             module.atomic_move(temp, path)
             return
