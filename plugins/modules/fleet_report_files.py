@@ -49,8 +49,8 @@ attributes:
   diff_mode:
     support: none
   platform:
-    support: N/A
-    details: Runs on the controller only.
+    platforms: posix
+    details: Runs on the controller only (where Ansible runs, which is POSIX).
 notes:
   - Runs on the controller only (an action plugin; no module process is started).
   - Files are written with mode C(0644), directories with C(0755).
