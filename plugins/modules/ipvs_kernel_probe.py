@@ -56,6 +56,7 @@ options:
     default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - kubenode.ipvs_reuse.node_module
 attributes:
   check_mode:
     support: full
@@ -66,8 +67,7 @@ attributes:
     support: full
     platforms: linux
 notes:
-  - Standard library only on the node (Python 3.8 or later); namespaces are entered with C(setns(2)) by forked
-    processes, so no new Python interpreter is started.
+  - Namespaces are entered with C(setns(2)) by forked processes, so no new Python interpreter is started.
   - Two probes never run at once on a node; the second waits for the first (a lock on C(/run/netns)).
   - The P(kubenode.ipvs_reuse.assess#role) role runs it when C(assess_kernel_probe) is true, on one node per kernel
     release and build, and classifies with the measurement.
@@ -102,50 +102,160 @@ probe:
   contains:
     probed:
       description: Whether the measurements ran.
+      returned: always
+      type: bool
+    fix2:
+      description: The same as RV(fix2).
+      returned: always
+      type: bool
+    fix1:
+      description: The same as RV(fix1).
+      returned: always
       type: bool
     reason:
-      description: Why nothing was measured (no root, ip_vs not loaded, ipvsadm missing, a module it would load, ...).
+      description:
+        - Why nothing was measured (no root, ip_vs not loaded, ipvsadm missing, a module it would load, ...);
+          V(null) when the measurements ran.
+      returned: always
       type: str
     fix2_reason:
       description: What the FIX2 measurement showed, with its figures.
+      returned: when the measurements ran
       type: str
     fix1_reason:
       description: What the FIX1 measurement showed, with its figures.
+      returned: when the measurements ran
       type: str
     kernel:
-      description: The kernel measured, C(release) (C(/proc/sys/kernel/osrelease)) and C(build) (C(/proc/sys/kernel/version)).
+      description: The kernel measured.
+      returned: always
       type: dict
+      contains:
+        release:
+          description: C(/proc/sys/kernel/osrelease).
+          returned: always
+          type: str
+        build:
+          description: C(/proc/sys/kernel/version).
+          returned: always
+          type: str
     node:
       description: The node's host name.
+      returned: always
       type: str
     measured_at:
       description: When (UTC, ISO 8601).
+      returned: always
       type: str
     duration_s:
       description: Wall time of the probe.
+      returned: always
       type: float
     timings_ms:
-      description: Wall time per step (preconditions, cleanup_leftovers, namespaces_and_links, agents, director, fix2, fix1, teardown).
+      description:
+        - Wall time per step, keyed by the step's name (preconditions, cleanup_leftovers, namespaces_and_links, agents,
+          director, fix2, fix1, teardown), for the steps that ran.
+      returned: always
       type: dict
+    connections:
+      description: Connections per measurement, after the seed one (O(connections)).
+      returned: when the measurements ran
+      type: int
+    slow_ms:
+      description: From how many milliseconds a connect counts as slow (a dropped first SYN).
+      returned: when the measurements ran
+      type: float
     reuse:
-      description: >-
-        The FIX2 series: C(seed) and C(connections) (each C(connect_ms), C(backend), C(error)), C(median_ms),
-        C(max_ms), C(slow) (connects >= 500 ms), C(errors).
+      description: The FIX2 series, made with C(conn_reuse_mode=1) and conntrack active.
+      returned: when the measurements ran
       type: dict
+      contains: &series
+        seed:
+          description: The first connection from the client port the series then reuses.
+          returned: always
+          type: dict
+          contains: &connect
+            connect_ms:
+              description: How long the connect took.
+              returned: always
+              type: float
+            backend:
+              description: The backend that answered, V(be1) or V(be2); V(null) when none did.
+              returned: always
+              type: str
+            error:
+              description: Why the connection failed.
+              returned: when it failed
+              type: str
+        connections:
+          description: The connections from the reused port.
+          returned: always
+          type: list
+          elements: dict
+          contains: *connect
+        median_ms:
+          description: The median connect time of the connections without error; V(null) without any.
+          returned: always
+          type: float
+        max_ms:
+          description: The longest connect time of the connections without error; V(null) without any.
+          returned: always
+          type: float
+        slow:
+          description: How many connects took RV(probe.slow_ms) or longer.
+          returned: always
+          type: int
+        errors:
+          description: How many connections failed.
+          returned: always
+          type: int
     drain:
-      description: The FIX1 series, as C(reuse), with C(drained_backend) and C(hits_on_drained).
+      description:
+        - The FIX1 series, made with C(conn_reuse_mode=0) and C(expire_nodest_conn=1) after the backend that served
+          its seed was drained to weight 0. The same keys as RV(probe.reuse), with C(drained_backend) and
+          C(hits_on_drained).
+      returned: when the measurements ran
       type: dict
+      contains:
+        <<: *series
+        drained_backend:
+          description: The backend drained to weight 0 (the one that served the seed); V(null) when the seed failed.
+          returned: always
+          type: str
+        hits_on_drained:
+          description: How many of the connections still reached the drained backend.
+          returned: always
+          type: int
     conntrack_entries:
       description: Connections conntrack tracked in the director's namespace (0 would mean FIX2 could not be measured).
+      returned: when the measurements ran
       type: int
+    scheduler:
+      description: The IPVS scheduler of the probe's virtual service.
+      returned: when the probe got past its preconditions
+      type: str
+    firewall:
+      description: The firewall tool used for the MASQUERADE rule, for example V(iptables-legacy), V(iptables-nft) or V(nft).
+      returned: when the probe got past its preconditions
+      type: str
     leftovers_removed:
       description: Namespaces of an earlier, interrupted probe that this run removed.
+      returned: when the probe got past its preconditions
       type: list
       elements: str
+    cleanup_error:
+      description: Why the probe's own namespaces could not all be removed.
+      returned: when the teardown failed
+      type: str
     modules_loaded_during_probe:
       description: Kernel modules loaded while the probe ran (expected empty).
+      returned: when the probe got past its preconditions
       type: list
       elements: str
+    warning:
+      description: Says which kernel modules appeared while the probe ran.
+      returned: when kernel modules appeared while the probe ran
+      type: str
   sample:
     probed: true
     fix2: false
@@ -158,6 +268,11 @@ probe:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.kernel_probe import null_result, run_probe
+
+
+def module_result(probe):
+    """The module's result for a result of run_probe (documented in RETURN)."""
+    return dict(changed=False, fix2=probe.get("fix2"), fix1=probe.get("fix1"), probe=probe)
 
 
 def main():
@@ -177,7 +292,7 @@ def main():
         result = null_result("not probed: check mode, and run_in_check_mode is false")
     else:
         result = run_probe(timeout=module.params["timeout"], connections=module.params["connections"])
-    module.exit_json(changed=False, fix2=result.get("fix2"), fix1=result.get("fix1"), probe=result)
+    module.exit_json(**module_result(result))
 
 
 if __name__ == "__main__":
