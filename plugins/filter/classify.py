@@ -26,12 +26,8 @@ options:
     description: The C(ipvs_reuse) facts of one node.
     type: dict
     required: true
-  policy:
-    description:
-      - Classification policy, as the O(kubenode.ipvs_reuse.ipvs_facts#module:policy) option of the facts module.
-      - An invalid policy raises an error naming the wrong key.
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - kubenode.ipvs_reuse.policy
 """
 
 EXAMPLES = r"""

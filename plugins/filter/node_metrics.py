@@ -30,10 +30,8 @@ options:
       - Seconds since the epoch for C(ipvs_reuse_last_assessment_timestamp_seconds). If it is not given, that
         metric is left out.
     type: float
-  labels:
-    description: "Extra labels for every sample, for example C({cluster: prod})."
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - kubenode.ipvs_reuse.metrics
 """
 
 EXAMPLES = r"""

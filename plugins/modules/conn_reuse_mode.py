@@ -43,15 +43,14 @@ options:
         with V(true) it reports nothing to do and warns.
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - kubenode.ipvs_reuse.attributes
+  - kubenode.ipvs_reuse.node_module
 attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  platform:
+    platforms: linux
 notes:
-  - Runs on the node with the Python standard library only (Python 3.8 or later).
   - The P(kubenode.ipvs_reuse.pin_sysctl#role) role uses this module.
 seealso:
   - module: ansible.posix.sysctl

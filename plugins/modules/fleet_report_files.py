@@ -41,13 +41,16 @@ options:
     description: Directory on the controller for the three files.
     type: path
     required: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    platforms: posix
+    details: Runs on the controller only (where Ansible runs, which is POSIX).
 notes:
   - Runs on the controller only (an action plugin; no module process is started).
   - Files are written with mode C(0644), directories with C(0755).

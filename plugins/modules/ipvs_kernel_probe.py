@@ -57,6 +57,7 @@ options:
     default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - kubenode.ipvs_reuse.node_module
 attributes:
   check_mode:
     support: full
@@ -67,8 +68,7 @@ attributes:
     support: full
     platforms: linux
 notes:
-  - Standard library only on the node (Python 3.8 or later); namespaces are entered with C(setns(2)) by forked
-    processes, so no new Python interpreter is started.
+  - Namespaces are entered with C(setns(2)) by forked processes, so no new Python interpreter is started.
   - Two probes never run at once on a node; the second waits for the first (a lock on C(/run/netns)).
   - The P(kubenode.ipvs_reuse.assess#role) role runs it when C(assess_kernel_probe) is true, on one node per kernel
     release and build, and classifies with the measurement.
@@ -115,65 +115,173 @@ fix1:
 probe:
   description:
     - The evidence.
-    - Until release 2.0.0 it also carries C(fix2), C(fix1), C(fix2_reason) and C(fix1_reason), deprecated aliases of
-      RV(probe.syn_drop_fix), RV(probe.drained_backend_fix), RV(probe.syn_drop_fix_reason) and
-      RV(probe.drained_backend_fix_reason) with the same values.
   returned: always
   type: dict
   contains:
     probed:
       description: Whether the measurements ran.
+      returned: always
       type: bool
-    reason:
-      description: Why nothing was measured (no root, ip_vs not loaded, ipvsadm missing, a module it would load, ...).
-      type: str
     syn_drop_fix:
       description: The same as RV(syn_drop_fix).
+      returned: always
       type: bool
     drained_backend_fix:
       description: The same as RV(drained_backend_fix).
+      returned: always
       type: bool
+    fix2: {description: "Deprecated alias of RV(probe.syn_drop_fix), removed in release 2.0.0.",
+           returned: always, type: bool}
+    fix1: {description: "Deprecated alias of RV(probe.drained_backend_fix), removed in release 2.0.0.",
+           returned: always, type: bool}
+    reason:
+      description:
+        - Why nothing was measured (no root, ip_vs not loaded, ipvsadm missing, a module it would load, ...);
+          V(null) when the measurements ran.
+      returned: always
+      type: str
     syn_drop_fix_reason:
       description: What the C(syn_drop_fix) measurement showed, with its figures.
+      returned: when the measurements ran
       type: str
     drained_backend_fix_reason:
       description: What the C(drained_backend_fix) measurement showed, with its figures.
+      returned: when the measurements ran
       type: str
+    fix2_reason: {description: "Deprecated alias of RV(probe.syn_drop_fix_reason), removed in release 2.0.0.",
+                  returned: when the measurements ran, type: str}
+    fix1_reason: {description: "Deprecated alias of RV(probe.drained_backend_fix_reason), removed in release 2.0.0.",
+                  returned: when the measurements ran, type: str}
     kernel:
-      description: The kernel measured, C(release) (C(/proc/sys/kernel/osrelease)) and C(build) (C(/proc/sys/kernel/version)).
+      description: The kernel measured.
+      returned: always
       type: dict
+      contains:
+        release:
+          description: C(/proc/sys/kernel/osrelease).
+          returned: always
+          type: str
+        build:
+          description: C(/proc/sys/kernel/version).
+          returned: always
+          type: str
     node:
       description: The node's host name.
+      returned: always
       type: str
     measured_at:
       description: When (UTC, ISO 8601).
+      returned: always
       type: str
     duration_s:
       description: Wall time of the probe.
+      returned: always
       type: float
     timings_ms:
-      description: Wall time per step (preconditions, cleanup_leftovers, namespaces_and_links, agents, director, syn_drop_fix,
-        drained_backend_fix, teardown).
+      description:
+        - Wall time per step, keyed by the step's name (preconditions, cleanup_leftovers, namespaces_and_links, agents,
+          director, syn_drop_fix, drained_backend_fix, teardown), for the steps that ran.
+      returned: always
       type: dict
+    connections:
+      description: Connections per measurement, after the seed one (O(connections)).
+      returned: when the measurements ran
+      type: int
+    slow_ms:
+      description: From how many milliseconds a connect counts as slow (a dropped first SYN).
+      returned: when the measurements ran
+      type: float
     reuse:
-      description: >-
-        The C(syn_drop_fix) series: C(seed) and C(connections) (each C(connect_ms), C(backend), C(error)), C(median_ms),
-        C(max_ms), C(slow) (connects >= 500 ms), C(errors).
+      description: The C(syn_drop_fix) series, made with C(conn_reuse_mode=1) and conntrack active.
+      returned: when the measurements ran
       type: dict
+      contains: &series
+        seed:
+          description: The first connection from the client port the series then reuses.
+          returned: always
+          type: dict
+          contains: &connect
+            connect_ms:
+              description: How long the connect took.
+              returned: always
+              type: float
+            backend:
+              description: The backend that answered, V(be1) or V(be2); V(null) when none did.
+              returned: always
+              type: str
+            error:
+              description: Why the connection failed.
+              returned: when it failed
+              type: str
+        connections:
+          description: The connections from the reused port.
+          returned: always
+          type: list
+          elements: dict
+          contains: *connect
+        median_ms:
+          description: The median connect time of the connections without error; V(null) without any.
+          returned: always
+          type: float
+        max_ms:
+          description: The longest connect time of the connections without error; V(null) without any.
+          returned: always
+          type: float
+        slow:
+          description: How many connects took RV(probe.slow_ms) or longer.
+          returned: always
+          type: int
+        errors:
+          description: How many connections failed.
+          returned: always
+          type: int
     drain:
-      description: The C(drained_backend_fix) series, as C(reuse), with C(drained_backend) and C(hits_on_drained).
+      description:
+        - The C(drained_backend_fix) series, made with C(conn_reuse_mode=0) and C(expire_nodest_conn=1) after the backend that served
+          its seed was drained to weight 0. The same keys as RV(probe.reuse), with C(drained_backend) and
+          C(hits_on_drained).
+      returned: when the measurements ran
       type: dict
+      contains:
+        <<: *series
+        drained_backend:
+          description: The backend drained to weight 0 (the one that served the seed); V(null) when the seed failed.
+          returned: always
+          type: str
+        hits_on_drained:
+          description: How many of the connections still reached the drained backend.
+          returned: always
+          type: int
     conntrack_entries:
       description: Connections conntrack tracked in the director's namespace (0 would mean C(syn_drop_fix) could not be measured).
+      returned: when the measurements ran
       type: int
+    scheduler:
+      description: The IPVS scheduler of the probe's virtual service.
+      returned: when the probe got past its preconditions
+      type: str
+    firewall:
+      description: The firewall tool used for the MASQUERADE rule, for example V(iptables-legacy), V(iptables-nft) or V(nft).
+      returned: when the probe got past its preconditions
+      type: str
     leftovers_removed:
       description: Namespaces of an earlier, interrupted probe that this run removed.
+      returned: when the probe got past its preconditions
       type: list
       elements: str
+    cleanup_error:
+      description: Why the probe's own namespaces could not all be removed.
+      returned: when the teardown failed
+      type: str
     modules_loaded_during_probe:
       description: Kernel modules loaded while the probe ran (expected empty).
+      returned: when the probe got past its preconditions
       type: list
       elements: str
+    warning:
+      description: Says which kernel modules appeared while the probe ran.
+      returned: when kernel modules appeared while the probe ran
+      type: str
   sample:
     probed: true
     syn_drop_fix: false
@@ -187,6 +295,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.kernel_probe import (
     null_result, run_probe, with_deprecated_names)
+
+
+def module_result(probe):
+    """The module's result for a result of run_probe (documented in RETURN), with the deprecated names fix2/fix1."""
+    probe = with_deprecated_names(probe)
+    fixes = dict((name, probe.get(name)) for name in ("syn_drop_fix", "drained_backend_fix", "fix2", "fix1"))
+    return dict(changed=False, probe=probe, **fixes)
 
 
 def main():
@@ -203,11 +318,10 @@ def main():
     if not 1 <= module.params["timeout"] <= 600:
         module.fail_json(msg="timeout must be between 1 and 600 seconds, got %s" % module.params["timeout"])
     if module.check_mode and not module.params["run_in_check_mode"]:
-        result = with_deprecated_names(null_result("not probed: check mode, and run_in_check_mode is false"))
+        result = null_result("not probed: check mode, and run_in_check_mode is false")
     else:
         result = run_probe(timeout=module.params["timeout"], connections=module.params["connections"])
-    fixes = dict((name, result.get(name)) for name in ("syn_drop_fix", "drained_backend_fix", "fix2", "fix1"))
-    module.exit_json(changed=False, probe=result, **fixes)
+    module.exit_json(**module_result(result))
 
 
 if __name__ == "__main__":

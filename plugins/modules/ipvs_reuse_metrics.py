@@ -42,13 +42,6 @@ options:
       - The node's C(ipvs_reuse) facts including C(classification), as set by M(kubenode.ipvs_reuse.ipvs_facts).
       - Required when O(state=present).
     type: dict
-  labels:
-    description:
-      - "Extra labels for every sample, for example C({cluster: prod}). node_exporter adds the instance label itself."
-      - Names must match C([a-zA-Z_][a-zA-Z0-9_]*). They must not start with C(__) or reuse a label this module
-        sets.
-    type: dict
-    default: {}
   timestamp:
     description:
       - Include C(ipvs_reuse_last_assessment_timestamp_seconds), set to the node's clock at this run.
@@ -65,15 +58,10 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - kubenode.ipvs_reuse.attributes
+  - kubenode.ipvs_reuse.node_module
+  - kubenode.ipvs_reuse.metrics
 notes:
-  - Runs on the node with the Python standard library only (Python 3.8 or later).
   - The P(kubenode.ipvs_reuse.assess#role) role runs this module when O(kubenode.ipvs_reuse.assess#role:main:assess_prometheus_textfile_dir) is set.
   - The file mode defaults to V(0644) so that node_exporter, which usually runs as its own user, can read it.
 seealso:
@@ -121,15 +109,55 @@ refreshed:
   returned: always
   type: bool
   sample: true
+uid:
+  description: The metrics file's owner id (Ansible adds the file's attributes to a result that names an existing path).
+  returned: when the file exists after the run
+  type: int
+  sample: 0
+gid:
+  description: The metrics file's group id.
+  returned: when the file exists after the run
+  type: int
+  sample: 0
+owner:
+  description: The metrics file's owner.
+  returned: when the file exists after the run
+  type: str
+  sample: root
+group:
+  description: The metrics file's group.
+  returned: when the file exists after the run
+  type: str
+  sample: root
+mode:
+  description: The metrics file's mode, in octal.
+  returned: when the file exists after the run
+  type: str
+  sample: "0644"
+state:
+  description: What the path is, V(file).
+  returned: when the file exists after the run
+  type: str
+  sample: file
+size:
+  description: The metrics file's size in bytes.
+  returned: when the file exists after the run
+  type: int
+  sample: 1863
+secontext:
+  description: The metrics file's SELinux context.
+  returned: when the file exists after the run, on a node with SELinux
+  type: str
+  sample: system_u:object_r:var_lib_t:s0
 """
 
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.metrics import render_metrics, without_timestamp
 
 
@@ -139,22 +167,6 @@ def read_text(path):
             return handle.read()
     except (IOError, OSError):
         return None
-
-
-def write_atomically(module, path, text):
-    """Write text to a hidden temporary file beside path (not *.prom), then rename it over path."""
-    directory, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def main():
@@ -202,6 +214,8 @@ def main():
                               after=without_timestamp(text), before_header=path, after_header=path)
     if not module.check_mode and (changed or old != text):
         try:
+            # the temporary file is hidden and not *.prom, so node_exporter never reads a partial one; the mode is
+            # set below, with the file arguments
             write_atomically(module, path, text)
         except (IOError, OSError) as exc:
             module.fail_json(msg="cannot write %s: %s" % (path, to_native(exc)), **result)

@@ -26,6 +26,8 @@ author:
   - kubenode.ipvs_reuse contributors (@kubenode)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - kubenode.ipvs_reuse.attributes
+  - kubenode.ipvs_reuse.node_module
 options:
   interface:
     description: The dummy interface kube-proxy in IPVS mode binds service addresses to.
@@ -47,16 +49,8 @@ options:
     description: Delete O(interface).
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 notes:
-  - Runs on the node with the Python standard library only; needs C(ip), and C(ipvsadm), C(ipset), C(iptables)
-    where there is something of theirs to read (a missing tool means that kind of state cannot exist here).
+  - Needs C(ip), and C(ipvsadm), C(ipset), C(iptables) where there is something of theirs to read (a missing tool means that kind of state cannot exist here).
   - Virtual services kube-proxy made for NodePorts and external IPs on the node's own addresses are not on
     O(interface) and cannot be told apart from other services by address; they are reported in RV(services_kept).
 seealso:

@@ -54,15 +54,11 @@ options:
     type: str
     choices: [present, restored, query]
     default: present
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - kubenode.ipvs_reuse.attributes
+  - kubenode.ipvs_reuse.node_module
 notes:
-  - Runs on the node with the Python standard library only (Python 3.8 or later).
   - The P(kubenode.ipvs_reuse.pin_sysctl#role) role uses this module.
   - Meant for small configuration files; the whole content is kept in the record.
 """
@@ -128,11 +124,14 @@ import base64
 import json
 import os
 import stat
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.atomic_file import write_atomically
+
+RECORD_MODE = 0o600  # the record holds the recorded files' content
 
 
 def describe(path):
@@ -151,16 +150,8 @@ def describe(path):
             "mode": "%04o" % stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid}
 
 
-def write_atomic(module, path, content, mode=0o600):
-    directory = os.path.dirname(path)
-    handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        os.write(handle, content)
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-    os.chmod(temp, mode)
-    os.rename(temp, path)
+def write_record(module, path, record):
+    write_atomically(module, path, to_bytes(json.dumps(record, indent=2, sort_keys=True) + "\n"), mode=RECORD_MODE)
 
 
 def as_text(entry):
@@ -217,8 +208,8 @@ def restore_one(module, path, wanted):
             os.unlink(path)
         if not os.path.isdir(os.path.dirname(path)):
             os.makedirs(os.path.dirname(path), 0o755)
-        write_atomic(module, path, base64.b64decode(wanted["content_b64"]), int(wanted["mode"], 8))
-        os.chown(path, wanted["uid"], wanted["gid"])
+        write_atomically(module, path, base64.b64decode(wanted["content_b64"]), mode=int(wanted["mode"], 8),
+                         owner=(wanted["uid"], wanted["gid"]))
     return True
 
 
@@ -273,7 +264,7 @@ def main():
                                   "before": before_text, "after": json.dumps(record["data"], indent=2, sort_keys=True) + "\n"}
             if not module.check_mode:
                 try:
-                    write_atomic(module, path, to_bytes(json.dumps(record, indent=2, sort_keys=True) + "\n"))
+                    write_record(module, path, record)
                 except (IOError, OSError) as exc:
                     module.fail_json(msg="cannot add %s to the undo record %s: %s; nothing was changed"
                                      % (", ".join(sorted(added)), path, to_native(exc)))
@@ -289,7 +280,7 @@ def main():
             try:
                 if not os.path.isdir(os.path.dirname(path)):
                     os.makedirs(os.path.dirname(path), 0o700)
-                write_atomic(module, path, to_bytes(json.dumps(record, indent=2, sort_keys=True) + "\n"))
+                write_record(module, path, record)
             except (IOError, OSError) as exc:
                 module.fail_json(msg="cannot write the undo record %s: %s; nothing was changed"
                                  % (path, to_native(exc)))

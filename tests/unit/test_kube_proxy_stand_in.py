@@ -66,12 +66,18 @@ def test_stand_in_writes_what_the_engine_expects(version, line, kernel):
 
 
 def test_scenarios_use_real_kube_proxy_versions():
-    """Every scenario's stand-in version names a real release line of the engine's data."""
-    for scenario in os.listdir(os.path.join(REPO, "molecule")):
-        path = os.path.join(REPO, "molecule", scenario, "molecule.yml")
+    """Every scenario's stand-in version, and the one the scenarios share (molecule's base config), names a real
+    release line of the engine's data."""
+    paths = [os.path.join(REPO, "molecule", scenario, "molecule.yml")
+             for scenario in sorted(os.listdir(os.path.join(REPO, "molecule")))]
+    paths.append(os.path.join(REPO, ".config", "molecule", "config.yml"))
+    checked = []
+    for path in paths:
         if not os.path.exists(path):
             continue
         with open(path) as handle:
             for version in re.findall(r"kube_proxy_stand_in_version: *v?([\d.]+)", handle.read()):
                 parts = tuple(int(part) for part in version.split("."))
-                assert any(line["first"] <= parts <= line["last"] for line in K.KUBE_PROXY_LINES), (scenario, version)
+                assert any(line["first"] <= parts <= line["last"] for line in K.KUBE_PROXY_LINES), (path, version)
+                checked.append(os.path.relpath(path, REPO))
+    assert ".config/molecule/config.yml" in checked and "molecule/pin_sysctl/molecule.yml" in checked, checked

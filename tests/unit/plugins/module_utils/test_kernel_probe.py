@@ -13,6 +13,19 @@ import time
 import pytest
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import kernel_probe as kp
+from ansible_collections.kubenode.ipvs_reuse.plugins.modules import ipvs_kernel_probe
+from support.return_docs import check_result, documented_paths
+
+# keyed by the names of the steps that ran, described in RETURN in words
+PROBE_KEYED_BY_DATA = ("probe.timings_ms",)
+# returned only when something went wrong, which the runs here are made not to
+PROBE_ONLY_ON_FAILURE = {"probe.cleanup_error", "probe.warning", "probe.reuse.seed.error",
+                         "probe.reuse.connections[].error", "probe.drain.seed.error", "probe.drain.connections[].error"}
+
+
+def undocumented(result):
+    """What RETURN of ipvs_kernel_probe misses of the module's result for this run_probe result."""
+    return check_result(ipvs_kernel_probe.module_result(result), ipvs_kernel_probe.RETURN, PROBE_KEYED_BY_DATA)[0]
 
 
 def conn(ms, backend="be1", error=None):
@@ -231,6 +244,7 @@ def test_refuses_without_root(monkeypatch):
     assert (result["fix2"], result["fix1"]) == (None, None)  # the deprecated names, until 2.0.0
     assert "needs root" in result["reason"]
     assert result["kernel"]["release"]
+    assert undocumented(result) == []
 
 
 def test_refuses_without_ip_vs(monkeypatch):
@@ -249,6 +263,7 @@ def test_refuses_without_ipvsadm(monkeypatch):
     monkeypatch.setattr(kp, "which", lambda name: None if name == "ipvsadm" else "/usr/sbin/" + name)
     result = kp.run_probe(timeout=5)
     assert result["reason"] == "cannot probe: ipvsadm missing" and result["syn_drop_fix"] is None
+    assert undocumented(result) == []
 
 
 def _netns_works():
@@ -358,6 +373,10 @@ def test_run_probe_end_to_end_without_ipvs(monkeypatch, tmp_path):
     assert (sysctl / "ipv4/vs/conn_reuse_mode").read_text().strip() == "0"
     assert kp.leftover_namespaces(system.list_netns()) == []
     assert "cleanup_error" not in result
+    # RETURN documents every key of the module's result, and each key it documents is here unless it says a failure
+    assert undocumented(result) == []
+    seen = check_result(ipvs_kernel_probe.module_result(result), ipvs_kernel_probe.RETURN, PROBE_KEYED_BY_DATA)[1]
+    assert sorted(documented_paths(ipvs_kernel_probe.RETURN) - seen - PROBE_ONLY_ON_FAILURE) == []
     assert open("/proc/sys/net/ipv4/ip_forward").read() == host_forwarding  # written in the director's namespace only
 
 

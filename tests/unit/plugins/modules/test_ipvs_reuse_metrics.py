@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support import fleetgen
 from support.ansiballz import kept_payload_files
+from support.return_docs import check_result, documented_paths
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.classify import classify
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.gather import gather
 from ansible_collections.kubenode.ipvs_reuse.plugins.modules import ipvs_reuse_metrics
@@ -166,3 +167,20 @@ def test_temporary_file_is_hidden_from_the_textfile_collector(tmp_path):
     assert os.path.dirname(src) == str(tmp_path), "same directory, so the rename is atomic"
     assert os.path.basename(src).startswith(".") and not src.endswith(".prom")
     assert os.listdir(str(tmp_path)) == ["ipvs_reuse.prom"]
+
+
+def test_every_returned_key_is_documented(tmp_path):
+    """RETURN documents what the module returns, written, previewed with diff, and removed; and nothing else."""
+    path = str(tmp_path / "ipvs_reuse.prom")
+    facts = node_facts(tmp_path)
+    results = [run_module({"path": path, "facts": facts}), run_module({"path": path, "facts": facts}, check=True, diff=True),
+               run_module({"path": path, "state": "absent"}, diff=True)]
+    problems, seen = [], set()
+    for result in results:
+        assert not result.get("failed"), result
+        found, met = check_result(result, ipvs_reuse_metrics.RETURN)
+        problems += found
+        seen |= met
+    assert problems == []
+    only_with_selinux = {"secontext"}  # Ansible adds it only where SELinux is enabled
+    assert sorted(documented_paths(ipvs_reuse_metrics.RETURN) - seen - only_with_selinux) == []
