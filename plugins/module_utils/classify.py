@@ -8,7 +8,8 @@ then version rules, then a measurement of this very build, which outranks both) 
 the node in three states (live now, after kube-proxy's next start, after a reboot; an
 offline image has only the state it boots into) -> classify each state with the decision
 table -> the verdict is the live one, unless a later state has a problem (or, on a safe
-node, is unknown) -> decide the mitigation from the policy -> derive the plan each role
+node, is unknown); a kube-proxy version without patch number is classified once per patch
+range of its minor release, and the worse is acted on -> decide the mitigation from the policy -> derive the plan each role
 acts on (plan.py). Every step appends a reason naming its source.
 """
 
@@ -28,6 +29,10 @@ except ImportError:  # pragma: no cover - direct import from a checkout
     from .measured_fixes import overlay_measured_fixes  # type: ignore
     from .plan import derive_plan  # type: ignore
     from .versions import format_version, int_or_none, parse_version  # type: ignore
+
+# How bad a verdict is, to act on the worse of two (_classify_branches).
+SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
+
 
 _PATCH_GIVEN_RE = re.compile(r"^\s*v?\d+\.\d+\.\d+")
 
@@ -364,7 +369,11 @@ def classify(facts, policy=None):
     The result carries the verdict, the mitigation and, under ``plan``, what each mitigation role must do."""
     merged_policy = validate_policy(policy)
     try:
-        result = _classify(facts, merged_policy)
+        branches = _patch_branches(facts)
+        if branches:
+            result = _classify_branches(facts, merged_policy, branches)
+        else:
+            result = _classify(facts, merged_policy)
     except Exception as exc:  # noqa: BLE001 - a classifier must answer, not crash the fleet run
         reasons = _Reasons()
         result = _unknown(reasons, "internal_error", "the facts could not be read: %s: %s"
@@ -374,6 +383,66 @@ def classify(facts, policy=None):
     for old, new in knowledge.DEPRECATED_RESULT_NAMES.items():
         result[old] = result[new]
     result["plan"] = derive_plan(result, facts)
+    return result
+
+
+def _patch_branches(facts):
+    """The patch ranges a kube-proxy version without a patch number ("v1.21") spans, where its line changed
+    behaviour inside that minor release: [(label, exact version text, confidence)], one per range; [] where the version has a
+    patch number, cannot be parsed, or its minor release behaves one way."""
+    proxy = _section(facts, "kube_proxy") if isinstance(facts, dict) else {}
+    text = _str_or_none(proxy.get("version"))
+    version = parse_version(text)
+    if version is None or _PATCH_GIVEN_RE.match(text):
+        return []
+    minor = tuple(version[:2])
+    branches = []
+    for line in knowledge.KUBE_PROXY_LINES:
+        first, last = tuple(line["first"]), tuple(line["last"])
+        if not first[:2] <= minor <= last[:2]:
+            continue
+        first_patch = first[2] if first[:2] == minor else 0
+        last_patch = last[2] if last[:2] == minor else knowledge.LAST_PATCH
+        label = "v%d.%d.%d%s" % (minor + (first_patch,) + (
+            " and later" if last_patch == knowledge.LAST_PATCH else "-v%d.%d.%d" % (minor + (last_patch,)),))
+        branches.append((label, "v%d.%d.%d" % (minor + (first_patch,)), line.get("confidence", "verified")))
+    return branches if len(branches) > 1 else []
+
+
+def _classify_branches(facts, policy, branches):
+    """Classify once per patch range of the kube-proxy line and combine: the verdict is known where every branch
+    gives the same verdict and mitigation; otherwise the worse branch is acted on (the earlier one on a tie) and
+    ``settle`` names the fact that decides."""
+    proxy = _section(facts, "kube_proxy")
+    text = _str_or_none(proxy.get("version"))
+    source = _str_or_none(proxy.get("version_source")) or "kube_proxy.version"
+    outcomes = []
+    for label, exact, _confidence in branches:
+        branch_facts = dict(facts, kube_proxy=dict(proxy, version=exact))
+        outcomes.append((label, _classify(branch_facts, policy)))
+    summary = [{"kube_proxy": label, "verdict": outcome["verdict"], "mitigation": outcome["mitigation"],
+                "starts": outcome.get("starts")} for label, outcome in outcomes]
+    described = "; ".join("%s: %s (%s)" % (item["kube_proxy"], item["verdict"], item["mitigation"])
+                          for item in summary)
+    agree = len(set((item["verdict"], item["mitigation"]) for item in summary)) == 1
+    chosen_label, result = outcomes[0]
+    if agree:
+        settle = None
+        text_reason = ("kube-proxy version %s has no patch number; its patch releases behave %d ways here (%s) and "
+                       "all give the same verdict, so it holds whichever runs" % (text, len(outcomes), described))
+    else:
+        for label, outcome in outcomes[1:]:
+            if SEVERITY[outcome["verdict"]] > SEVERITY[result["verdict"]]:
+                chosen_label, result = label, outcome
+        settle = "pass kube_proxy_version with its patch number"
+        text_reason = ("kube-proxy version %s has no patch number and its patch releases disagree here (%s): acting "
+                       "on the worse, %s; %s to settle it" % (text, described, chosen_label, settle))
+    reasons = _Reasons()
+    confidence = "inferred" if any(item[2] == "inferred" for item in branches) else "verified"
+    reasons.add("kube_proxy_branches", text_reason, source, "assumed" if settle else confidence)
+    result["reasons"] = list(reasons) + list(result["reasons"])
+    result["branches"] = summary
+    result["settle"] = settle
     return result
 
 
@@ -453,13 +522,12 @@ def _classify(facts, policy):
     if proxy_version_text and proxy_version is None:
         warnings.append("kube-proxy version %r cannot be parsed; treated as unknown" % proxy_version_text)
     settle = None
-    if proxy_version is not None and not _PATCH_GIVEN_RE.match(proxy_version_text):
-        # "v1.21" spans patch releases that behave differently: the first patch release of the line is the one
-        # that writes 0 where a later one may not, the worse branch.
-        settle = "pass kube_proxy_version with its patch number"
-        reasons.add("kube_proxy_no_patch", "kube-proxy version %s has no patch number: assumed %s, the earliest "
-                    "(worst) patch release of its line; %s to settle it"
-                    % (proxy_version_text, format_version(proxy_version), settle), proxy_source, "assumed")
+    if proxy_version is not None and proxy_line is not None and not _PATCH_GIVEN_RE.match(proxy_version_text):
+        # A minor release whose patch releases differ is classified once per patch range (_classify_branches);
+        # here every patch release of the line behaves the same.
+        reasons.add("kube_proxy_no_patch", "kube-proxy version %s has no patch number; every patch release of "
+                    "v%d.%d behaves the same here" % ((proxy_version_text,) + tuple(proxy_version[:2])), proxy_source,
+                    proxy_line.get("confidence", "verified"))
 
     if facts.get("live") is False:
         return _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, proxy_line,

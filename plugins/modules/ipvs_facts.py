@@ -603,11 +603,32 @@ ansible_facts:
               type: str
               sample: pass kube_proxy_version with its patch number
             branches:
-              description: Reserved; an empty list in this version.
+              description:
+                - Where the kube-proxy version has no patch number (V(v1.21)) and its minor release behaves differently
+                  from one patch range to the next, the node is classified once per range; one entry per range. The
+                  verdict is known when all entries agree; otherwise the worse one is acted on and O(settle) says
+                  what decides. Empty otherwise.
               returned: always
               type: list
               elements: dict
               sample: []
+              contains:
+                kube_proxy:
+                  description: The patch range this branch assumes, for example V(v1.21.0-v1.21.8) or V(v1.21.9 and later).
+                  returned: always
+                  type: str
+                verdict:
+                  description: The verdict if kube-proxy is of this range.
+                  returned: always
+                  type: str
+                mitigation:
+                  description: The mitigation if kube-proxy is of this range.
+                  returned: always
+                  type: str
+                starts:
+                  description: When the problem starts if kube-proxy is of this range; V(null) when it has none.
+                  returned: always
+                  type: str
             states:
               description:
                 - The sysctl values and the verdict of each state the node passes through, C(live) (now),

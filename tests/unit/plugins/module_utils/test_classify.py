@@ -482,10 +482,47 @@ def test_kube_proxy_1_21_0_on_debian_12_gets_a_verdict():
 
 
 def test_a_version_without_patch_number_takes_the_worse_branch_and_says_how_to_settle():
-    result = classify(node(kernel="5.4.0-60-generic", kp="v1.21", crm=1))
+    """5.10.50 carries the reuse fix but not the weight-0 fix (5.10.83), conn_reuse_mode=1 now (safe): v1.21.0-v1.21.8
+    write 0 at their next start (problem 1), v1.21.9 and later leave 1 on kernels >= 5.9 (safe)."""
+    result = classify(node(kernel="5.10.50-generic", kp="v1.21", crm=1))
     assert result["verdict"] == "problem1"
     assert result["settle"] == "pass kube_proxy_version with its patch number"
-    assert any(reason["rule"] == "kube_proxy_no_patch" and reason["confidence"] == "assumed"
+    assert [(b["kube_proxy"], b["verdict"]) for b in result["branches"]] == [
+        ("v1.21.0-v1.21.8", "problem1"), ("v1.21.9 and later", "safe")]
+    first = result["reasons"][0]
+    assert (first["rule"], first["confidence"]) == ("kube_proxy_branches", "assumed")
+    assert "acting on the worse, v1.21.0-v1.21.8" in first["text"]
+
+
+def test_patch_branches_that_agree_give_a_verdict_without_anything_to_settle():
+    """Debian 12's 6.1 has both fixes: v1.21.0-v1.21.8 write 0 (safe with the weight-0 fix and
+    expire_nodest_conn=1), v1.21.9 and later leave 1 (safe): the verdict is known whichever patch runs."""
+    result = classify(node(kernel="6.1.0-18-amd64", kp="v1.21", crm=1))
+    assert result["verdict"] == "safe"
+    assert result["settle"] is None
+    assert [b["verdict"] for b in result["branches"]] == ["safe", "safe"]
+    first = result["reasons"][0]
+    assert (first["rule"], first["confidence"]) == ("kube_proxy_branches", "inferred")
+    assert "all give the same verdict" in first["text"]
+
+
+def test_the_earliest_patch_is_not_always_the_worse_branch():
+    """v1.12.0-v1.12.4 leave conn_reuse_mode alone, v1.12.5 and later write 0. A 4.19.100 kernel (before both stable
+    backports), conn_reuse_mode=1 and conntrack=0 now (safe, row 7): at kube-proxy's next start the early patches set
+    conntrack=1 and keep 1 (problem 2), the later ones write 0 (problem 1). The branches disagree: the earlier one is
+    acted on at equal severity, and the answer says what settles it."""
+    result = classify(node(kernel="4.19.100", kp="v1.12", crm=1, ct=0, end=0))
+    assert [(b["kube_proxy"], b["verdict"], b["starts"]) for b in result["branches"]] == [
+        ("v1.12.0-v1.12.4", "problem2", "after_kube_proxy_restart"),
+        ("v1.12.5 and later", "problem1", "after_kube_proxy_restart")]
+    assert (result["verdict"], result["starts"]) == ("problem2", "after_kube_proxy_restart")
+    assert result["settle"] == "pass kube_proxy_version with its patch number"
+
+
+def test_a_version_without_patch_number_on_a_uniform_line_has_no_branches():
+    result = classify(node(kernel="5.4.0-150-generic", kp="v1.28", crm=1))
+    assert result["branches"] == [] and result["settle"] is None
+    assert any(reason["rule"] == "kube_proxy_no_patch" and "behaves the same" in reason["text"]
                for reason in result["reasons"])
 
 

@@ -1,6 +1,7 @@
 """ipvs_facts' RETURN documents every key the module returns, nested: the real results of a run over every node of
 the demo fleet (through ansible and the action plugin, as the assess role runs it), plain, with the cluster's facts
-and a kernel probe result merged on the controller, and past the gathering deadline, are walked against RETURN.
+and a kernel probe result merged on the controller, past the gathering deadline, and with a kube-proxy version
+without patch number (the engine's branches), are walked against RETURN.
 
 A key the gatherer, the engine, the plan or the controller-side merges start to return fails here until RETURN
 documents it; a key RETURN documents that no run returns fails too (a renamed or removed key)."""
@@ -48,7 +49,9 @@ def demo_results(tmp_path_factory):
         facts_task("gathered"),
         facts_task("with the cluster and a kernel probe", cluster=CLUSTER, cluster_node_name="{{ inventory_hostname }}",
                    kernel_probe=KERNEL_PROBE),
-        facts_task("past the deadline", gather_timeout=0.000001)])
+        facts_task("past the deadline", gather_timeout=0.000001),
+        # a minor release whose patch ranges behave differently: the engine's branches
+        facts_task("kube-proxy v1.21 without patch number", kube_proxy_version="v1.21")])
 
 
 def test_the_runs_cover_every_demo_node(demo_results):
