@@ -15,8 +15,8 @@ description:
   - Runs the classification engine of this collection on the controller, over the facts returned by
     M(kubenode.ipvs_reuse.ipvs_facts) (C(ansible_facts.ipvs_reuse)) or a dict of the same shape.
   - Returns the verdict (V(not_applicable), V(safe), V(problem1), V(problem2), V(unknown)), the mitigation
-    (V(none), V(pin_sysctl), V(switch_iptables), V(os_upgrade)), whether the kernel carries the reuse fix
-    (C(kernel_fix)), and the reasons, each naming its source.
+    (V(none), V(pin_sysctl), V(switch_iptables), V(os_upgrade)), the two kernel fixes it rests on
+    (C(syn_drop_fix), C(drained_backend_fix)), and the reasons, each naming its source.
   - Missing or malformed facts give V(unknown) with mitigation V(none); they never raise.
 author:
   - kubenode.ipvs_reuse contributors
@@ -47,11 +47,21 @@ _value:
     mitigation:
       description: One of V(none), V(pin_sysctl), V(switch_iptables), V(os_upgrade).
       type: str
+    syn_drop_fix:
+      description:
+        - Whether the kernel carries f0a5e4d7a594 (no first-SYN drop on a reused client port with conntrack active);
+          V(null) when it cannot be told.
+      type: bool
+    drained_backend_fix:
+      description:
+        - Whether the kernel carries c95c07836fa4 (with C(conn_reuse_mode=0) and C(expire_nodest_conn=1), a new
+          connection on a reused port that hits a backend drained to weight 0 is rescheduled); V(null) when unknown.
+      type: bool
     kernel_fix:
-      description: Whether the kernel carries the reuse fix f0a5e4d7a594; V(null) when it cannot be told.
+      description: Deprecated alias of C(syn_drop_fix), the same value; it will be removed in release 2.0.0.
       type: bool
     weight0_fix:
-      description: Whether the kernel carries c95c07836fa4 (reuse with weight-0 backends); V(null) when unknown.
+      description: Deprecated alias of C(drained_backend_fix), the same value; it will be removed in release 2.0.0.
       type: bool
     pin_value:
       description: The conn_reuse_mode value to pin when the mitigation is V(pin_sysctl).

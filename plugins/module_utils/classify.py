@@ -3,10 +3,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Classify one node from its ipvs_reuse facts. Pure: no I/O, standard library only.
 
-Flow: read the facts -> establish the kernel's fixes -> model the node in three
-states (live now, after kube-proxy's next start, after a reboot) -> classify each
-state with the decision table -> take the worst -> decide the mitigation from the
-policy. Every step appends a reason naming its source.
+Flow: read the facts -> establish the kernel's two fixes (knowledge.FIXES: known builds,
+then version rules, then a measurement of this very build, which outranks both) -> model
+the node in three states (live now, after kube-proxy's next start, after a reboot; an
+offline image has only the state it boots into) -> classify each state with the decision
+table -> the verdict is the live one, unless a later state has a problem (or, on a safe
+node, is unknown); a kube-proxy version without patch number is classified once per patch
+range of its minor release, and the worse is acted on -> decide the mitigation from the policy -> derive the plan each role
+acts on (plan.py). Every step appends a reason naming its source.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,16 +20,17 @@ __metaclass__ = type
 import re
 
 try:
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.measured_fixes import overlay_measured_fixes
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.plan import derive_plan
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import format_version, int_or_none, parse_version
 except ImportError:  # pragma: no cover - direct import from a checkout
-    from . import knowledge as K  # type: ignore
+    from . import knowledge  # type: ignore
     from .measured_fixes import overlay_measured_fixes  # type: ignore
     from .plan import derive_plan  # type: ignore
     from .versions import format_version, int_or_none, parse_version  # type: ignore
 
+# How bad a verdict is, to act on the worse of two (_classify_branches).
 SEVERITY = {"safe": 0, "unknown": 1, "problem2": 2, "problem1": 2}
 
 
@@ -74,21 +79,21 @@ def _nested_repeat(pattern):
 
 def validate_policy(policy):
     """Merge a user policy over the default one; raise PolicyError on bad input."""
-    merged = dict(K.DEFAULT_POLICY)
+    merged = dict(knowledge.DEFAULT_POLICY)
     if policy is None:
         policy = {}
     if not isinstance(policy, dict):
         raise PolicyError("policy must be a dict, got %s" % type(policy).__name__)
-    unknown_keys = sorted(set(policy) - set(K.DEFAULT_POLICY))
+    unknown_keys = sorted(set(policy) - set(knowledge.DEFAULT_POLICY))
     if unknown_keys:
         raise PolicyError("unknown policy keys: %s (known: %s)"
-                          % (", ".join(unknown_keys), ", ".join(sorted(K.DEFAULT_POLICY))))
+                          % (", ".join(unknown_keys), ", ".join(sorted(knowledge.DEFAULT_POLICY))))
     merged.update(policy)
     if not isinstance(merged["allow_pin"], bool):
         raise PolicyError("policy.allow_pin must be true or false")
-    if merged["fallback_mitigation"] not in K.FALLBACK_MITIGATIONS:
+    if merged["fallback_mitigation"] not in knowledge.FALLBACK_MITIGATIONS:
         raise PolicyError("policy.fallback_mitigation must be one of %s, got %r"
-                          % (", ".join(K.FALLBACK_MITIGATIONS), merged["fallback_mitigation"]))
+                          % (", ".join(knowledge.FALLBACK_MITIGATIONS), merged["fallback_mitigation"]))
     entries = merged["known_kernels"]
     if not isinstance(entries, list):
         raise PolicyError("policy.known_kernels must be a list of entries")
@@ -107,10 +112,43 @@ def validate_policy(policy):
                 raise PolicyError("%s.release_regex %r repeats a group that itself repeats (such as (a+)+): that can "
                                   "take exponential time on a kernel release; write it without the nested repetition"
                                   % (where, entry["release_regex"][:80]))
-        for key in ("fix2", "fix1"):
-            if entry.get(key) not in (True, False, None):
-                raise PolicyError("%s.%s must be true, false or null" % (where, key))
+        for name, old_name in sorted(_DEPRECATED_ENTRY_KEYS.items()):
+            if old_name in entry and name in entry and entry[old_name] != entry[name]:
+                raise PolicyError("%s gives both %s (deprecated) and %s, with different values: keep only %s"
+                                  % (where, old_name, name, name))
+        for key in knowledge.FIXES:
+            if _entry_value(entry, key) not in (True, False, None):
+                written = key if key in entry else _DEPRECATED_ENTRY_KEYS[key]
+                raise PolicyError("%s.%s must be true, false or null" % (where, written))
     return merged
+
+
+# known_kernels keys under their deprecated names: {new name: old name}, for the fixes and their build thresholds
+_DEPRECATED_ENTRY_KEYS = dict(pair for old, new in knowledge.DEPRECATED_FIX_NAMES.items()
+                              for pair in ((new, old), ("min_build_" + new, "min_build_" + old)))
+
+
+def _entry_value(entry, key):
+    """A known_kernels entry's ``key`` (a fix name or min_build_<fix name>), read under its deprecated name
+    (fix2, fix1, min_build_fix2, min_build_fix1) where the entry has only that one."""
+    if key not in entry and key in _DEPRECATED_ENTRY_KEYS:
+        return entry.get(_DEPRECATED_ENTRY_KEYS[key])
+    return entry.get(key)
+
+
+def deprecated_policy_names(policy):
+    """Warnings for known_kernels entries that use the deprecated names fix2/fix1 (read until the release named)."""
+    warnings = []
+    entries = policy.get("known_kernels") if isinstance(policy, dict) else None
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        renamed = sorted((old, new) for new, old in _DEPRECATED_ENTRY_KEYS.items() if old in entry)
+        if renamed:
+            warnings.append("policy.known_kernels[%d] (%s) uses %s: deprecated names, read until %s; write %s"
+                            % (index, entry.get("name", "unnamed"), ", ".join(old for old, _new in renamed),
+                               knowledge.DEPRECATED_NAMES_REMOVED_IN, ", ".join(new for _old, new in renamed)))
+    return warnings
 
 
 # ---------------------------------------------------------------- reading facts
@@ -152,10 +190,11 @@ def _entry_matches(entry, release, markers):
 
 
 def _entry_fixes(entry, release):
-    """{"fix2": .., "fix1": ..} that a matching entry states; per-fix build thresholds decide where given."""
-    stated = {"fix2": entry.get("fix2"), "fix1": entry.get("fix1")}
-    for key in ("fix2", "fix1"):
-        threshold = entry.get("min_build_" + key)
+    """{"syn_drop_fix": .., "drained_backend_fix": ..} that a matching entry states; per-fix build thresholds decide
+    where given."""
+    stated = dict((key, _entry_value(entry, key)) for key in knowledge.FIXES)
+    for key in knowledge.FIXES:
+        threshold = _entry_value(entry, "min_build_" + key)
         if threshold is None:
             continue
         try:
@@ -186,7 +225,7 @@ _FIXES_CACHE = {}
 
 
 def kernel_fixes(release, markers, os_facts, known_kernels, upstream=None, upstream_source=None):
-    """Return ({"fix2": bool|None, "fix1": bool|None}, [(rule, text, source)]).
+    """Return ({"syn_drop_fix": bool|None, "drained_backend_fix": bool|None}, [(rule, text, source)]).
 
     Results for the shipped data alone are cached per (release, markers, OS): a fleet has few kernels.
     """
@@ -204,7 +243,7 @@ def kernel_fixes(release, markers, os_facts, known_kernels, upstream=None, upstr
 
 
 def _kernel_fixes(release, markers, os_facts, known_kernels, upstream, upstream_source=None):
-    found = {"fix2": None, "fix1": None}
+    found = dict.fromkeys(knowledge.FIXES)
     notes = []
     version = parse_version(release)
     # Distributions print a placeholder sublevel (Debian "5.10.0-28-amd64" is 5.10.223): the build
@@ -216,37 +255,38 @@ def _kernel_fixes(release, markers, os_facts, known_kernels, upstream, upstream_
         via = " (upstream version %s named by the kernel's build string%s)" % (
             format_version(upstream_version), " in %s" % upstream_source if upstream_source else "")
     user_entries = list(known_kernels)
-    for index, entry in enumerate(user_entries + K.KNOWN_KERNELS):
+    for index, entry in enumerate(user_entries + knowledge.KNOWN_KERNELS):
         if not _entry_matches(entry, release, markers) or not _os_matches(entry, os_facts):
             continue
         confidence = "user" if index < len(user_entries) else entry.get("confidence", "verified")
-        for key, value in sorted(_entry_fixes(entry, release).items(), reverse=True):
+        for key, value in sorted(_entry_fixes(entry, release).items(), key=lambda item: knowledge.FIXES.index(item[0])):
             if found[key] is None and value is not None:
                 found[key] = value
                 switch = " while net.ipv4.vs.%s is non-zero" % entry["switch"] if entry.get("switch") and value else ""
                 notes.append(("known_kernel", "kernel %s matches known build '%s': %s %s%s"
                               % (release, entry.get("name", "unnamed"),
                                  "carries" if value else "lacks",
-                                 K.FIX2_COMMIT if key == "fix2" else K.FIX1_COMMIT, switch),
+                                 knowledge.FIX_COMMITS[key], switch),
                               entry.get("source", "policy.known_kernels"), confidence))
-        if entry.get("switch") and found["fix2"] is True:
+        if entry.get("switch") and found[knowledge.SYN_DROP_FIX] is True:
             found["switch"] = entry["switch"]
         break
     if version is not None:
-        for key, rules, commit in (("fix2", K.FIX2_BY_VERSION, K.FIX2_COMMIT),
-                                   ("fix1", K.FIX1_BY_VERSION, K.FIX1_COMMIT)):
+        for key, rules in ((knowledge.SYN_DROP_FIX, knowledge.SYN_DROP_FIX_BY_VERSION),
+                           (knowledge.DRAINED_BACKEND_FIX, knowledge.DRAINED_BACKEND_FIX_BY_VERSION)):
             if found[key] is not None:
                 continue
             rule = _by_version(rules, version)
             if rule is not None:
                 found[key] = rule["fixed"]
                 notes.append(("fix_by_version", "kernel %s %s %s%s"
-                              % (format_version(version), "carries" if rule["fixed"] else "lacks", commit, via),
+                              % (format_version(version), "carries" if rule["fixed"] else "lacks",
+                                 knowledge.FIX_COMMITS[key], via),
                               rule["source"], rule.get("confidence", "verified")))
-    for key, commit in (("fix2", K.FIX2_COMMIT), ("fix1", K.FIX1_COMMIT)):
+    for key in knowledge.FIXES:
         if found[key] is None:
             notes.append(("fix_unknown", "cannot establish that kernel %s carries %s: counted as unfixed (add the "
-                          "kernel to known_kernels to settle it)" % (release, commit),
+                          "kernel to known_kernels to settle it)" % (release, knowledge.FIX_COMMITS[key]),
                           "domain reference: version rules and known builds", "assumed"))
     return found, notes
 
@@ -256,7 +296,7 @@ def _kernel_fixes(release, markers, os_facts, known_kernels, upstream, upstream_
 def kube_proxy_line(version):
     if version is None:
         return None
-    for line in K.KUBE_PROXY_LINES:
+    for line in knowledge.KUBE_PROXY_LINES:
         if tuple(line["first"]) <= tuple(version[:3]) <= tuple(line["last"]):
             return line
     return None
@@ -267,8 +307,8 @@ def kube_proxy_conn_reuse_write(line, kernel_version):
     if line is None or kernel_version is None:
         return None
     rule = line["conn_reuse_mode"]
-    below_sysctl = tuple(kernel_version[:2]) < K.CONN_REUSE_MODE_SYSCTL_SINCE
-    at_or_above_fix = tuple(kernel_version[:2]) >= K.KUBE_PROXY_CONN_REUSE_FIXED_KERNEL
+    below_sysctl = tuple(kernel_version[:2]) < knowledge.CONN_REUSE_MODE_SYSCTL_SINCE
+    at_or_above_fix = tuple(kernel_version[:2]) >= knowledge.KUBE_PROXY_CONN_REUSE_FIXED_KERNEL
     if rule == "untouched":
         return "leave"
     if rule == "zero":
@@ -286,40 +326,33 @@ def kube_proxy_conn_reuse_write(line, kernel_version):
 
 # ---------------------------------------------------------------- decision table
 
-def classify_state(crm, conntrack, expire_nodest, fixes):
+def classify_state(conn_reuse_mode, conntrack, expire_nodest, fixes):
     """Rows 2-7 of the decision table for one set of sysctl values."""
-    if crm is None or conntrack is None:
+    if conn_reuse_mode is None or conntrack is None:
         return "unknown", "conn_reuse_mode or conntrack unknown in this state"
-    if crm == 0:
-        if fixes["fix1"] is True and expire_nodest == 1:
+    if conn_reuse_mode == 0:
+        if fixes[knowledge.DRAINED_BACKEND_FIX] is True and expire_nodest == 1:
             return "safe", ("conn_reuse_mode=0 with expire_nodest_conn=1 on a kernel with %s: new connections "
-                            "to drained backends are rescheduled (row 6)" % K.FIX1_COMMIT)
+                            "to drained backends are rescheduled (row 6)" % knowledge.DRAINED_BACKEND_FIX_COMMIT)
         return "problem1", ("conn_reuse_mode=0: new connections on a reused client port stay on the old backend"
                             "%s (rows 2/3)" % ("" if expire_nodest == 1 else ", and expire_nodest_conn=%s" % expire_nodest))
-    if conntrack == 1 and fixes["fix2"] is not True:
+    if conntrack == 1 and fixes[knowledge.SYN_DROP_FIX] is not True:
         return "problem2", ("conn_reuse_mode=%d with conntrack=1 on a kernel without %s: the first SYN on a "
-                            "reused port is dropped (row 4)" % (crm, K.FIX2_COMMIT))
+                            "reused port is dropped (row 4)" % (conn_reuse_mode, knowledge.SYN_DROP_FIX_COMMIT))
     if conntrack == 1:
-        return "safe", "conn_reuse_mode=%d with conntrack=1 on a kernel with %s (row 5)" % (crm, K.FIX2_COMMIT)
+        return "safe", ("conn_reuse_mode=%d with conntrack=1 on a kernel with %s (row 5)"
+                        % (conn_reuse_mode, knowledge.SYN_DROP_FIX_COMMIT))
     return "safe", ("conn_reuse_mode=%d with conntrack=%d: no SYN drop, but conntrack=0 was set by something "
-                    "other than kube-proxy (row 7)" % (crm, conntrack))
-
-
-def _worst(states):
-    verdict = "safe"
-    for name, (state_verdict, _text) in states:
-        if SEVERITY[state_verdict] > SEVERITY[verdict]:
-            verdict = state_verdict
-    return verdict
+                    "other than kube-proxy (row 7)" % (conn_reuse_mode, conntrack))
 
 
 # ------------------------------------------------------------------- the engine
 
 def _no_action(verdict, reasons, warnings):
     """The result for a node that needs nothing done (unknown or not applicable)."""
-    return {"verdict": verdict, "mitigation": "none", "kernel_fix": None, "weight0_fix": None, "starts": None,
-            "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None, "pin_needs_keeper": None,
-            "states": {}, "reasons": list(reasons), "warnings": warnings}
+    return {"verdict": verdict, "mitigation": "none", knowledge.SYN_DROP_FIX: None, knowledge.DRAINED_BACKEND_FIX: None,
+            "starts": None, "branches": [], "settle": None, "pin_sysctls": None, "pin_value": None,
+            "pin_needs_keeper": None, "states": {}, "reasons": list(reasons), "warnings": warnings}
 
 
 def _unknown(reasons, rule, text, source, extra=None):
@@ -345,6 +378,10 @@ def classify(facts, policy=None):
         reasons = _Reasons()
         result = _unknown(reasons, "internal_error", "the facts could not be read: %s: %s"
                           % (type(exc).__name__, exc), "classify.py")
+    result["warnings"] = list(result["warnings"]) + deprecated_policy_names(merged_policy)
+    # the names before 1.1.0, deprecated (knowledge.DEPRECATED_RESULT_NAMES)
+    for old, new in knowledge.DEPRECATED_RESULT_NAMES.items():
+        result[old] = result[new]
     result["plan"] = derive_plan(result, facts)
     return result
 
@@ -360,14 +397,14 @@ def _patch_branches(facts):
         return []
     minor = tuple(version[:2])
     branches = []
-    for line in K.KUBE_PROXY_LINES:
+    for line in knowledge.KUBE_PROXY_LINES:
         first, last = tuple(line["first"]), tuple(line["last"])
         if not first[:2] <= minor <= last[:2]:
             continue
         first_patch = first[2] if first[:2] == minor else 0
-        last_patch = last[2] if last[:2] == minor else K.LAST_PATCH
+        last_patch = last[2] if last[:2] == minor else knowledge.LAST_PATCH
         label = "v%d.%d.%d%s" % (minor + (first_patch,) + (
-            " and later" if last_patch == K.LAST_PATCH else "-v%d.%d.%d" % (minor + (last_patch,)),))
+            " and later" if last_patch == knowledge.LAST_PATCH else "-v%d.%d.%d" % (minor + (last_patch,)),))
         branches.append((label, "v%d.%d.%d" % (minor + (first_patch,)), line.get("confidence", "verified")))
     return branches if len(branches) > 1 else []
 
@@ -478,46 +515,46 @@ def _classify(facts, policy):
     sysctl = _section(facts, "sysctl")
     markers = [name for name, value in sysctl.items() if value is not None]
 
-    kp_version_text = _str_or_none(proxy.get("version"))
-    kp_version = parse_version(kp_version_text)
-    kp_line = kube_proxy_line(kp_version)
-    kp_source = _str_or_none(proxy.get("version_source")) or "kube_proxy.version"
-    if kp_version_text and kp_version is None:
-        warnings.append("kube-proxy version %r cannot be parsed; treated as unknown" % kp_version_text)
+    proxy_version_text = _str_or_none(proxy.get("version"))
+    proxy_version = parse_version(proxy_version_text)
+    proxy_line = kube_proxy_line(proxy_version)
+    proxy_source = _str_or_none(proxy.get("version_source")) or "kube_proxy.version"
+    if proxy_version_text and proxy_version is None:
+        warnings.append("kube-proxy version %r cannot be parsed; treated as unknown" % proxy_version_text)
     settle = None
-    if kp_version is not None and kp_line is not None and not _PATCH_GIVEN_RE.match(kp_version_text):
+    if proxy_version is not None and proxy_line is not None and not _PATCH_GIVEN_RE.match(proxy_version_text):
         # A minor release whose patch releases differ is classified once per patch range (_classify_branches);
         # here every patch release of the line behaves the same.
         reasons.add("kube_proxy_no_patch", "kube-proxy version %s has no patch number; every patch release of "
-                    "v%d.%d behaves the same here" % ((kp_version_text,) + tuple(kp_version[:2])), kp_source,
-                    kp_line.get("confidence", "verified"))
+                    "v%d.%d behaves the same here" % ((proxy_version_text,) + tuple(proxy_version[:2])), proxy_source,
+                    proxy_line.get("confidence", "verified"))
 
     if facts.get("live") is False:
-        return _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, kp_line,
-                               kp_version_text, kp_source, settle)
+        return _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, proxy_line,
+                               proxy_version_text, proxy_source, settle)
 
-    crm_missing = (sysctl.get("conn_reuse_mode") is None
-                   and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
+    conn_reuse_mode_missing = (sysctl.get("conn_reuse_mode") is None
+                               and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
     # Row 9: a kernel without the sysctl always reuses (behaviour of problem 1). Vendor kernels
     # (RHEL 7's 3.10) carry the sysctl under an old number: the file decides, not the number.
-    if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE and ipvs.get("sysctl_dir") is True and crm_missing:
-        return _row9_old_kernel(release, kp_line, kp_version_text, reasons, warnings, policy)
+    if kernel_version[:2] < knowledge.CONN_REUSE_MODE_SYSCTL_SINCE and ipvs.get("sysctl_dir") is True and conn_reuse_mode_missing:
+        return _row9_old_kernel(release, proxy_line, proxy_version_text, reasons, warnings, policy)
 
     if ipvs.get("sysctl_dir") is False:
         return _unknown(reasons, "row8_no_vs_sysctls", "/proc/sys/net/ipv4/vs is missing (ip_vs not loaded?)",
                         "ipvs.sysctl_dir")
-    crm = int_or_none(sysctl.get("conn_reuse_mode"))
+    conn_reuse_mode = int_or_none(sysctl.get("conn_reuse_mode"))
     conntrack = int_or_none(sysctl.get("conntrack"))
     expire_nodest = int_or_none(sysctl.get("expire_nodest_conn"))
     errors = _section(facts, "sysctl_errors")
-    missing = [name for name, value in (("conn_reuse_mode", crm), ("conntrack", conntrack),
+    missing = [name for name, value in (("conn_reuse_mode", conn_reuse_mode), ("conntrack", conntrack),
                                         ("expire_nodest_conn", expire_nodest)) if value is None]
     if missing:
         return _unknown(reasons, "row8_values_unreadable", "cannot read net.ipv4.vs.%s: %s"
                         % (", ".join(missing), "; ".join("%s" % errors.get(name, "missing or not a number")
                                                          for name in missing)),
                         "/proc/sys/net/ipv4/vs")
-    out_of_range = _out_of_range((("conn_reuse_mode", crm), ("conntrack", conntrack),
+    out_of_range = _out_of_range((("conn_reuse_mode", conn_reuse_mode), ("conntrack", conntrack),
                                   ("expire_nodest_conn", expire_nodest)))
     if out_of_range:
         return _unknown(reasons, "row8_values_out_of_range", "net.ipv4.vs values out of range: %s"
@@ -533,21 +570,23 @@ def _classify(facts, policy):
     state_fixes["after_kube_proxy_restart"] = state_fixes["live"]
 
     # The three states the node passes through.
-    states = {"live": (crm, conntrack, expire_nodest)}
+    states = {"live": (conn_reuse_mode, conntrack, expire_nodest)}
     keeper_value = _keeper_value(facts)
-    write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
-    _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "next")
-    start_conntrack, start_expire = _start_values(kp_line, expire_nodest)
-    states["after_kube_proxy_restart"] = (_after_start(crm, write, keeper_value), start_conntrack, start_expire)
+    write = kube_proxy_conn_reuse_write(proxy_line, kernel_version)
+    _kube_proxy_start_reason(reasons, proxy_line, write, proxy_version_text, kernel_version, proxy_source, "next")
+    start_conntrack, start_expire = _start_values(proxy_line, expire_nodest)
+    states["after_kube_proxy_restart"] = (_after_start(conn_reuse_mode, write, keeper_value), start_conntrack,
+                                          start_expire)
     persisted = _section(facts, "persisted")
-    persisted_crm = int_or_none(_section(persisted, "conn_reuse_mode").get("value"))
-    boot_crm = persisted_crm if persisted_crm is not None else K.KERNEL_DEFAULTS["conn_reuse_mode"]
-    states["after_reboot"] = (_after_start(boot_crm, write, keeper_value), start_conntrack, start_expire)
+    persisted_conn_reuse_mode = int_or_none(_section(persisted, "conn_reuse_mode").get("value"))
+    boot_conn_reuse_mode = (persisted_conn_reuse_mode if persisted_conn_reuse_mode is not None
+                            else knowledge.KERNEL_DEFAULTS["conn_reuse_mode"])
+    states["after_reboot"] = (_after_start(boot_conn_reuse_mode, write, keeper_value), start_conntrack, start_expire)
     if keeper_value is not None:
         reasons.add("pin_keeper", "a pin keeper re-asserts conn_reuse_mode=%d after each kube-proxy start"
-                    % keeper_value, K.PIN_KEEPER_UNIT)
-    if persisted_crm is not None:
-        reasons.add("persisted", "conn_reuse_mode=%d is persisted and restored at boot" % persisted_crm,
+                    % keeper_value, knowledge.PIN_KEEPER_UNIT)
+    if persisted_conn_reuse_mode is not None:
+        reasons.add("persisted", "conn_reuse_mode=%d is persisted and restored at boot" % persisted_conn_reuse_mode,
                     _section(persisted, "conn_reuse_mode").get("file") or "sysctl.d")
 
     classified = _classify_states(states, state_fixes, mode, configured)
@@ -561,11 +600,11 @@ def _classify(facts, policy):
         if state_verdict == "unknown" and live_verdict == "safe":
             verdict = "unknown"
             reasons.add(name, "%s: %s; whether the node stays safe depends on the kube-proxy version"
-                        % (name.replace("_", " "), state_text), kp_source)
+                        % (name.replace("_", " "), state_text), proxy_source)
         elif state_verdict in ("problem1", "problem2"):
             if verdict in ("safe", "unknown"):
                 verdict = state_verdict
-            reasons.add(name, "%s: %s" % (name.replace("_", " "), state_text), kp_source)
+            reasons.add(name, "%s: %s" % (name.replace("_", " "), state_text), proxy_source)
     if conntrack == 0 or expire_nodest == 0:
         warnings.append("conntrack=%d, expire_nodest_conn=%d differ from what kube-proxy sets (1, 1): something "
                         "overrode kube-proxy; restore its values (never set conntrack=0: it breaks NodePort)"
@@ -582,14 +621,14 @@ def _classify(facts, policy):
 
 # ------------------------------------------------------- steps shared by both paths
 
-def _row9_old_kernel(release, kp_line, kp_version_text, reasons, warnings, policy):
+def _row9_old_kernel(release, proxy_line, proxy_version_text, reasons, warnings, policy):
     """Row 9: a kernel older than 4.1 without conn_reuse_mode always reuses (problem 1)."""
     reasons.add("row9_old_kernel", "kernel %s is older than 4.1 and has no conn_reuse_mode: IPVS always "
                 "sends a reused port to the old backend" % release, "d752c3645717 (4.1)")
-    if kp_line is not None and kp_line["fails_without_sysctl"]:
+    if proxy_line is not None and proxy_line["fails_without_sysctl"]:
         reasons.add("row9_kube_proxy_fails", "kube-proxy %s cannot start in IPVS mode on this kernel"
-                    % kp_version_text, kp_line["source"])
-    return _decide("problem1", {"fix2": False, "fix1": False}, None, reasons, warnings, policy, {})
+                    % proxy_version_text, proxy_line["source"])
+    return _decide("problem1", dict.fromkeys(knowledge.FIXES, False), None, reasons, warnings, policy, {})
 
 
 def _out_of_range(values):
@@ -621,10 +660,16 @@ def _vendor_switch(facts, fixes, reasons, sysctl, state_names):
                                    ("after_reboot", 1 if persisted_switch is None else persisted_switch,
                                     "sysctl files" if persisted_switch is not None else "the patch's default (1)")):
             if name in state_names and value == 0:
-                state_fixes[name] = dict(fixes, fix2=False)
+                state_fixes[name] = dict(fixes, **{knowledge.SYN_DROP_FIX: False})
                 reasons.add("vendor_switch_off", "%s: net.ipv4.vs.%s=0 (%s) turns the vendor's reuse fix off"
-                            % (name.replace("_", " "), switch, where), K.KNOWN_KERNELS[3]["source"], "verified")
+                            % (name.replace("_", " "), switch, where), _switch_source(switch), "verified")
     return switch, state_fixes
+
+
+def _switch_source(switch):
+    """The source of the shipped known_kernels entry that names the vendor switch."""
+    return next((entry["source"] for entry in knowledge.KNOWN_KERNELS if entry.get("switch") == switch),
+                "policy.known_kernels")
 
 
 def _keeper_value(facts):
@@ -632,26 +677,26 @@ def _keeper_value(facts):
     return int_or_none(pin.get("value")) if pin.get("keeper") is True else None
 
 
-def _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, which):
+def _kube_proxy_start_reason(reasons, proxy_line, write, proxy_version_text, kernel_version, proxy_source, which):
     """Say what kube-proxy writes to conn_reuse_mode at its ``which`` ("next" or "first") start.
 
     What it writes is a prediction from its release line, so the reason carries the line's confidence (verified or
     inferred), on a live node as on an image."""
-    confidence = kp_line.get("confidence", "verified") if kp_line is not None else "observed"
-    if kp_line is None:
+    confidence = proxy_line.get("confidence", "verified") if proxy_line is not None else "observed"
+    if proxy_line is None:
         reasons.add("kube_proxy_unknown", "kube-proxy version %s: what it writes at its %s start is unknown"
-                    % (kp_version_text or "not found", which), kp_source)
+                    % (proxy_version_text or "not found", which), proxy_source)
     elif write is None:
         reasons.add("kube_proxy_uncertain", "kube-proxy %s may or may not write conn_reuse_mode=0 at its %s "
-                    "start on kernel %s" % (kp_version_text, which, format_version(kernel_version)), kp_line["source"],
+                    "start on kernel %s" % (proxy_version_text, which, format_version(kernel_version)), proxy_line["source"],
                     confidence)
     elif write == "leave":
         reasons.add("kube_proxy_leaves", "kube-proxy %s leaves conn_reuse_mode as it is on kernel %s"
-                    % (kp_version_text, format_version(kernel_version)), kp_line["source"], confidence)
+                    % (proxy_version_text, format_version(kernel_version)), proxy_line["source"], confidence)
     else:
         reasons.add("kube_proxy_writes", "kube-proxy %s writes conn_reuse_mode=0 at every start on kernel %s "
-                    "(it reads only the version number)" % (kp_version_text, format_version(kernel_version)),
-                    kp_line["source"], confidence)
+                    "(it reads only the version number)" % (proxy_version_text, format_version(kernel_version)),
+                    proxy_line["source"], confidence)
 
 
 def _after_start(value_before, write, keeper_value):
@@ -663,24 +708,24 @@ def _after_start(value_before, write, keeper_value):
     return write  # 0, or None when unknown
 
 
-def _start_values(kp_line, expire_before):
+def _start_values(proxy_line, expire_before):
     """(conntrack, expire_nodest_conn) after kube-proxy's start: every line sets conntrack=1; most set
     expire_nodest_conn=1, the oldest leave it as it was; unknown without a known line."""
-    writes_expire = kp_line is not None and kp_line["writes_expire"] is True
-    start_conntrack = 1 if kp_line is not None else None
-    start_expire = 1 if writes_expire else (expire_before if kp_line is not None and kp_line["writes_expire"] is False
+    writes_expire = proxy_line is not None and proxy_line["writes_expire"] is True
+    start_conntrack = 1 if proxy_line is not None else None
+    start_expire = 1 if writes_expire else (expire_before if proxy_line is not None and proxy_line["writes_expire"] is False
                                             else None)
     return start_conntrack, start_expire
 
 
 def _classify_states(states, state_fixes, mode, configured):
     classified = {}
-    for name, (s_crm, s_ct, s_end) in states.items():
+    for name, (conn_reuse_mode, conntrack, expire_nodest) in states.items():
         state_mode = mode if name == "live" else (configured or mode)
         if state_mode != "ipvs":
             classified[name] = ("safe", "kube-proxy in %s mode: the IPVS reuse bug does not apply" % state_mode)
         else:
-            classified[name] = classify_state(s_crm, s_ct, s_end, state_fixes[name])
+            classified[name] = classify_state(conn_reuse_mode, conntrack, expire_nodest, state_fixes[name])
     return classified
 
 
@@ -704,9 +749,9 @@ def _boot_values(facts, reasons):
         entry = _section(persisted, name)
         raw = entry.get("value")
         if raw is None:
-            values[name] = K.KERNEL_DEFAULTS[name]
+            values[name] = knowledge.KERNEL_DEFAULTS[name]
             reasons.add("boot_value", "at boot net.ipv4.vs.%s=%d: no sysctl file of the image sets it, so the kernel "
-                        "default holds" % (name, values[name]), K.KERNEL_DEFAULTS_SOURCE, "verified")
+                        "default holds" % (name, values[name]), knowledge.KERNEL_DEFAULTS_SOURCE, "verified")
             continue
         source = _str_or_none(entry.get("file")) or "the image's sysctl files"
         values[name] = int_or_none(raw)
@@ -718,8 +763,8 @@ def _boot_values(facts, reasons):
     return values, malformed
 
 
-def _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, kp_line,
-                    kp_version_text, kp_source, settle):
+def _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, proxy_line,
+                    proxy_version_text, proxy_source, settle):
     """An offline image (no live /proc): its only state is the one it boots into, after kube-proxy's first start.
 
     The result's only state is ``after_reboot`` (for an image: from its first boot), and ``starts`` is
@@ -751,19 +796,19 @@ def _classify_image(facts, policy, reasons, warnings, mode, configured, release,
     fixes = _establish_fixes(facts, release, [], policy, reasons)
     switch, state_fixes = _vendor_switch(facts, fixes, reasons, {}, ("after_reboot",))
     keeper_value = _keeper_value(facts)
-    write = kube_proxy_conn_reuse_write(kp_line, kernel_version)
-    _kube_proxy_start_reason(reasons, kp_line, write, kp_version_text, kernel_version, kp_source, "first")
-    start_conntrack, start_expire = _start_values(kp_line, boot["expire_nodest_conn"])
+    write = kube_proxy_conn_reuse_write(proxy_line, kernel_version)
+    _kube_proxy_start_reason(reasons, proxy_line, write, proxy_version_text, kernel_version, proxy_source, "first")
+    start_conntrack, start_expire = _start_values(proxy_line, boot["expire_nodest_conn"])
     if keeper_value is not None:
         reasons.add("pin_keeper", "a pin keeper re-asserts conn_reuse_mode=%d after each kube-proxy start"
-                    % keeper_value, K.PIN_KEEPER_UNIT)
+                    % keeper_value, knowledge.PIN_KEEPER_UNIT)
     states = {"after_reboot": (_after_start(boot["conn_reuse_mode"], write, keeper_value), start_conntrack,
                                start_expire)}
     classified = _classify_states(states, state_fixes, mode, configured)
     verdict, text = classified["after_reboot"]
     reasons.add("after_boot_state", "after boot: " + text, "the boot-time values above, then kube-proxy's first start", "inferred")
 
-    if kernel_version[:2] < K.CONN_REUSE_MODE_SYSCTL_SINCE:
+    if kernel_version[:2] < knowledge.CONN_REUSE_MODE_SYSCTL_SINCE:
         # Whether this kernel has conn_reuse_mode (RHEL 7 backported it) shows only on a booted node. Without it,
         # row 9 applies (problem 1); the verdict is known only where both possibilities agree.
         if verdict != "problem1":
@@ -793,21 +838,21 @@ def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states,
     pin_0_holds = expire_nodest == (1, 1)
     if verdict in ("safe", "unknown", "not_applicable"):
         mitigation = "none"
-    elif fixes["fix2"] is True and policy["allow_pin"]:
+    elif fixes[knowledge.SYN_DROP_FIX] is True and policy["allow_pin"]:
         mitigation, pin_value = "pin_sysctl", 1
         reasons.add("decide_pin_1", "the kernel has the reuse fix: conn_reuse_mode=1 is safe to pin", "rows 2/5")
-    elif fixes["fix1"] is True and pin_0_holds and policy["allow_pin"]:
+    elif fixes[knowledge.DRAINED_BACKEND_FIX] is True and pin_0_holds and policy["allow_pin"]:
         mitigation, pin_value = "pin_sysctl", 0
         reasons.add("decide_pin_0", "no reuse fix, but the weight-0 fix with expire_nodest_conn=1: "
                     "conn_reuse_mode=0 is safe to pin", "row 6")
     else:
         mitigation = policy["fallback_mitigation"]
-        if fixes["fix1"] is True and policy["allow_pin"]:
+        if fixes[knowledge.DRAINED_BACKEND_FIX] is True and policy["allow_pin"]:
             reasons.add("decide_no_pin_0", "conn_reuse_mode=0 would be safe with the weight-0 fix only where "
                         "expire_nodest_conn=1 holds now and after kube-proxy's next start (now %s, after start %s); "
                         "pinning conn_reuse_mode does not change it" % expire_nodest, "row 6")
         reasons.add("decide_fallback", "no conn_reuse_mode value is safe on this kernel (pinning 1 gives problem 2, "
-                    "pinning 0 gives problem 1): %s" % K.MITIGATION_TEXT[mitigation], "policy.fallback_mitigation")
+                    "pinning 0 gives problem 1): %s" % knowledge.MITIGATION_TEXT[mitigation], "policy.fallback_mitigation")
     needs_keeper = None
     if pin_value is not None:
         needs_keeper = kube_proxy_write != "leave"
@@ -821,8 +866,9 @@ def _decide(verdict, fixes, kube_proxy_write, reasons, warnings, policy, states,
             # the vendor's fix is what makes conn_reuse_mode=1 safe: it must be on and stay on
             pin_sysctls[switch] = 1
             reasons.add("decide_pin_switch", "pin net.ipv4.vs.%s=1 as well: the vendor's reuse fix works only while "
-                        "it is on" % switch, K.KNOWN_KERNELS[3]["source"], "verified")
-    return {"verdict": verdict, "mitigation": mitigation, "kernel_fix": fixes["fix2"],
-            "weight0_fix": fixes["fix1"], "pin_value": pin_value, "pin_needs_keeper": needs_keeper,
-            "pin_sysctls": pin_sysctls, "starts": None, "branches": [], "settle": None,
-            "states": states, "reasons": list(reasons), "warnings": warnings}
+                        "it is on" % switch, _switch_source(switch), "verified")
+    result = {"verdict": verdict, "mitigation": mitigation, "pin_value": pin_value, "pin_needs_keeper": needs_keeper,
+              "pin_sysctls": pin_sysctls, "starts": None, "branches": [], "settle": None,
+              "states": states, "reasons": list(reasons), "warnings": warnings}
+    result.update((name, fixes[name]) for name in knowledge.FIXES)
+    return result

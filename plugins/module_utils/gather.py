@@ -39,10 +39,10 @@ import time
 import zlib
 
 try:
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import parse_version
 except ImportError:  # pragma: no cover - direct import from a checkout
-    from . import knowledge as K  # type: ignore
+    from . import knowledge  # type: ignore
     from .versions import parse_version  # type: ignore
 
 MAX_READ = 256 * 1024
@@ -625,13 +625,13 @@ def gather_persisted(node):
 
 def gather_pin(node):
     value = None
-    text = node.read(K.PIN_SYSCTL_FILE, "pin file", required=False)
+    text = node.read(knowledge.PIN_SYSCTL_FILE, "pin file", required=False)
     for line in _uncommented(text or "", "#;"):
         assignment = _sysctl_assignment(line)
         if assignment and assignment[0] == "conn_reuse_mode" and assignment[1].isdigit() and len(assignment[1]) < 4:
             value = int(assignment[1])
-    return {"file": K.PIN_SYSCTL_FILE if text is not None else None, "value": value,
-            "keeper": node.exists(K.PIN_KEEPER_UNIT)}
+    return {"file": knowledge.PIN_SYSCTL_FILE if text is not None else None, "value": value,
+            "keeper": node.exists(knowledge.PIN_KEEPER_UNIT)}
 
 
 # -- kube-proxy signals ---------------------------------------------------------------------------

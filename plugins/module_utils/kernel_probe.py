@@ -1,17 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, kubenode.ipvs_reuse contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Measure FIX2 and FIX1 on the node's own kernel, in throwaway network namespaces. Standard library only.
+"""Measure syn_drop_fix and drained_backend_fix on the node's own kernel, in throwaway network namespaces. Standard library only.
 
 The lab's method (tests/lab/), moved into four namespaces of the node itself: a client, an IPVS
 director and two HTTP backends, joined by veth pairs whose ends never appear in the host's namespace.
 The director gets the sysctls, a NAT virtual service and a nat-table MASQUERADE rule (so conntrack is
 active, as kube-proxy's rules make it on a node). Then, from one fixed client port:
 
-- FIX2 (f0a5e4d7a594): with conn_reuse_mode=1 and conntrack=1, reused-port connects are fast, not ~1 s
-  (the first SYN dropped and retransmitted);
-- FIX1 (c95c07836fa4): with conn_reuse_mode=0 and expire_nodest_conn=1, a backend drained to weight 0
-  gets none of the new connections from a reused port.
+- syn_drop_fix (f0a5e4d7a594, "FIX2"): with conn_reuse_mode=1 and conntrack=1, reused-port connects are fast,
+  not ~1 s (the first SYN dropped and retransmitted);
+- drained_backend_fix (c95c07836fa4, "FIX1"): with conn_reuse_mode=0 and expire_nodest_conn=1, a backend drained
+  to weight 0 gets none of the new connections from a reused port.
 
 Speed: no Python interpreter is started. The probe forks one agent per namespace; each agent enters its
 namespace with setns(2) and then serves the probe's requests over a pipe (write a sysctl, run ipvsadm,
@@ -36,6 +36,13 @@ import signal
 import socket
 import subprocess
 import time
+
+# The two measurements under the names knowledge.FIXES gives the fixes, and their names before 1.1.0
+# (knowledge.DEPRECATED_FIX_NAMES). Written here, not imported, so that this file also runs alone, copied to a
+# node (tests/lab/kernel_probe_lab.py); tests/unit/test_one_home.py holds them equal to knowledge.py's.
+SYN_DROP_FIX = "syn_drop_fix"
+DRAINED_BACKEND_FIX = "drained_backend_fix"
+DEPRECATED_FIX_NAMES = {"fix2": SYN_DROP_FIX, "fix1": DRAINED_BACKEND_FIX}
 
 PREFIX = "kubenode-ipvsprobe-"
 ROLES = ("client", "director", "be1", "be2")
@@ -186,56 +193,66 @@ def series_summary(connections):
     }
 
 
-def decide_fix2(reuse, conntrack_entries):
+def decide_syn_drop_fix(reuse, conntrack_entries):
     """(True|False|None, reason) from the reuse series measured with conn_reuse_mode=1, conntrack=1."""
     seed = reuse.get("seed") or {}
     connections = reuse.get("connections") or []
     if seed.get("error") or not seed.get("backend"):
-        return None, "the seed connection failed (%s): FIX2 not measured" % (seed.get("error") or "no answer")
+        return None, "the seed connection failed (%s): syn_drop_fix not measured" % (seed.get("error") or "no answer")
     if not connections:
-        return None, "no reuse connections were made: FIX2 not measured"
+        return None, "no reuse connections were made: syn_drop_fix not measured"
     if not isinstance(conntrack_entries, int) or isinstance(conntrack_entries, bool) or conntrack_entries <= 0:
         return None, ("conntrack tracked nothing in the director's namespace (nf_conntrack_count %s): the SYN-drop "
-                      "path cannot run without it, so FIX2 was not measured" % conntrack_entries)
+                      "path cannot run without it, so syn_drop_fix was not measured" % conntrack_entries)
     summary = series_summary(connections)
     count = len(connections)
     if summary["errors"]:
-        return None, "%d of %d reuse connects failed: FIX2 not measured" % (summary["errors"], count)
+        return None, "%d of %d reuse connects failed: syn_drop_fix not measured" % (summary["errors"], count)
     figures = "median %s ms, max %s ms" % (summary["median_ms"], summary["max_ms"])
     if summary["slow"] * 2 > count:
         return False, ("%d of %d connects from a reused client port took >= %d ms (%s): IPVS dropped their first "
-                       "SYN (FIX2 missing)" % (summary["slow"], count, SLOW_MS, figures))
+                       "SYN (syn_drop_fix missing)" % (summary["slow"], count, SLOW_MS, figures))
     if summary["slow"] == 0:
         return True, ("%d of %d connects from a reused client port were fast (%s, none >= %d ms): no SYN drop "
-                      "(FIX2 present)" % (count, count, figures, SLOW_MS))
+                      "(syn_drop_fix present)" % (count, count, figures, SLOW_MS))
     return None, ("%d of %d reuse connects took >= %d ms (%s): neither clearly fixed nor clearly broken"
                   % (summary["slow"], count, SLOW_MS, figures))
 
 
-def decide_fix1(drain):
+def decide_drained_backend_fix(drain):
     """(True|False|None, reason) from the drain series measured with conn_reuse_mode=0, expire_nodest_conn=1."""
     seed = drain.get("seed") or {}
     drained = drain.get("drained_backend")
     connections = drain.get("connections") or []
     if seed.get("error") or not drained:
-        return None, "the seed connection failed (%s): FIX1 not measured" % (seed.get("error") or "no answer")
+        return None, "the seed connection failed (%s): drained_backend_fix not measured" % (seed.get("error") or "no answer")
     if not connections:
-        return None, "no connections were made after the drain: FIX1 not measured"
+        return None, "no connections were made after the drain: drained_backend_fix not measured"
     count = len(connections)
     errors = [c for c in connections if c.get("error")]
     hits = sum(1 for c in connections if c.get("backend") == drained)
     if hits:
         return False, ("%d of %d new connections from a reused client port reached backend %s after it was "
-                       "drained to weight 0 (FIX1 missing)" % (hits, count, drained))
+                       "drained to weight 0 (drained_backend_fix missing)" % (hits, count, drained))
     if errors:
-        return None, "%d of %d connections after the drain failed: FIX1 not measured" % (len(errors), count)
+        return None, "%d of %d connections after the drain failed: drained_backend_fix not measured" % (len(errors), count)
     return True, ("0 of %d new connections from a reused client port reached backend %s after it was drained to "
-                  "weight 0 (FIX1 present)" % (count, drained))
+                  "weight 0 (drained_backend_fix present)" % (count, drained))
 
 
 def null_result(reason, **extra):
-    result = {"probed": False, "fix2": None, "fix1": None, "reason": reason}
+    result = {"probed": False, SYN_DROP_FIX: None, DRAINED_BACKEND_FIX: None, "reason": reason}
     result.update(extra)
+    return result
+
+
+def with_deprecated_names(result):
+    """The result with the names before 1.1.0 beside the new ones (fix2, fix1, fix2_reason, fix1_reason), written
+    until knowledge.DEPRECATED_NAMES_REMOVED_IN."""
+    for old, new in DEPRECATED_FIX_NAMES.items():
+        result[old] = result.get(new)
+        if new + "_reason" in result:
+            result[old + "_reason"] = result[new + "_reason"]
     return result
 
 
@@ -610,7 +627,8 @@ def _lock(deadline):
 
 
 def run_probe(timeout=30.0, connections=5, node=None, system=None, token=None):
-    """Measure FIX2 and FIX1 on this kernel; always returns a result dict (fix2/fix1 null when not measured)."""
+    """Measure syn_drop_fix and drained_backend_fix on this kernel; always returns a result dict (each fix null
+    when not measured), with the deprecated names beside them (with_deprecated_names)."""
     started = time.monotonic()
     deadline = started + timeout
     stamps = []
@@ -631,7 +649,7 @@ def run_probe(timeout=30.0, connections=5, node=None, system=None, token=None):
             timings[step] = round((stamp - previous) * 1000.0)
             previous = stamp
         result["timings_ms"] = timings
-        return result
+        return with_deprecated_names(result)
 
     if os.geteuid() != 0:
         return finish(null_result("cannot probe: needs root (network namespaces, IPVS and sysctls in them)"))
@@ -771,7 +789,7 @@ def _measure(system, names, scheduler, firewall, tools, connections, deadline, a
             made.append(connect(sport))
         return made
 
-    # FIX2: conn_reuse_mode=1, conntrack=1, every backend at weight 1.
+    # syn_drop_fix: conn_reuse_mode=1, conntrack=1, every backend at weight 1.
     sport = 20000 + (int(time.monotonic() * 1000) % 20000)
     reuse = {"seed": connect(sport)}
     reuse["connections"] = series(sport) if not reuse["seed"].get("error") else []
@@ -780,13 +798,14 @@ def _measure(system, names, scheduler, firewall, tools, connections, deadline, a
         count = director.call({"op": "read", "path": SYSCTL_NET + "netfilter/nf_conntrack_count"}, remaining())
     except ProbeTimeout:
         raise
-    except ProbeError:  # no nf_conntrack sysctls: nothing tracked, decide_fix2 says so
+    except ProbeError:  # no nf_conntrack sysctls: nothing tracked, decide_syn_drop_fix says so
         count = {}
     conntrack_entries = int(count["value"]) if str(count.get("value", "")).isdigit() else None
-    fix2, fix2_reason = decide_fix2(reuse, conntrack_entries)
-    mark("fix2")
+    syn_drop_fix, syn_drop_fix_reason = decide_syn_drop_fix(reuse, conntrack_entries)
+    mark(SYN_DROP_FIX)
 
-    # FIX1: conn_reuse_mode=0, expire_nodest_conn=1; the backend that served the seed drained to weight 0.
+    # drained_backend_fix: conn_reuse_mode=0, expire_nodest_conn=1; the backend that served the seed drained to
+    # weight 0.
     sysctls((("ipv4/vs/conn_reuse_mode", 0), ("ipv4/vs/expire_nodest_conn", 1)))
     drain = {"seed": connect(sport + 1)}
     drained = drain["seed"].get("backend")
@@ -798,9 +817,10 @@ def _measure(system, names, scheduler, firewall, tools, connections, deadline, a
         drain["connections"] = series(sport + 1)
     drain["hits_on_drained"] = sum(1 for c in drain["connections"] if drained and c.get("backend") == drained)
     drain.update(series_summary(drain["connections"]))
-    fix1, fix1_reason = decide_fix1(drain)
-    mark("fix1")
-    return {"probed": True, "fix2": fix2, "fix1": fix1,
-            "reason": None, "fix2_reason": fix2_reason, "fix1_reason": fix1_reason,
+    drained_backend_fix, drained_backend_fix_reason = decide_drained_backend_fix(drain)
+    mark(DRAINED_BACKEND_FIX)
+    return {"probed": True, SYN_DROP_FIX: syn_drop_fix, DRAINED_BACKEND_FIX: drained_backend_fix, "reason": None,
+            SYN_DROP_FIX + "_reason": syn_drop_fix_reason,
+            DRAINED_BACKEND_FIX + "_reason": drained_backend_fix_reason,
             "connections": connections, "slow_ms": SLOW_MS, "conntrack_entries": conntrack_entries,
             "reuse": reuse, "drain": drain}

@@ -14,25 +14,41 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+# The two kernel fixes every verdict rests on, under the names used in facts, results, metrics and docs:
+# - syn_drop_fix, f0a5e4d7a594 ("FIX2" in the domain reference, mainline 5.9): on a reused client port with
+#   conntrack active, IPVS no longer drops the first SYN (problem 2, about 1 s delay);
+# - drained_backend_fix, c95c07836fa4 ("FIX1", mainline 5.16): with conn_reuse_mode=0 and expire_nodest_conn=1, a
+#   new connection on a reused port that hits a backend drained to weight 0 is rescheduled (problem 1 on drain).
+SYN_DROP_FIX = "syn_drop_fix"
+DRAINED_BACKEND_FIX = "drained_backend_fix"
+FIXES = (SYN_DROP_FIX, DRAINED_BACKEND_FIX)
 # Commit ids, used in the text of reasons.
-FIX2_COMMIT = "f0a5e4d7a594 (ipvs: allow connection reuse for unconfirmed conntrack)"
-FIX1_COMMIT = "c95c07836fa4 (ipvs: Fix reuse connection if RS weight is 0)"
+SYN_DROP_FIX_COMMIT = "f0a5e4d7a594 (ipvs: allow connection reuse for unconfirmed conntrack)"
+DRAINED_BACKEND_FIX_COMMIT = "c95c07836fa4 (ipvs: Fix reuse connection if RS weight is 0)"
+FIX_COMMITS = {SYN_DROP_FIX: SYN_DROP_FIX_COMMIT, DRAINED_BACKEND_FIX: DRAINED_BACKEND_FIX_COMMIT}
+# The names before 1.1.0, deprecated, read and still written until 2.0.0 (changelogs/fragments/fix_names.yml):
+# fix2/fix1 in known_kernels entries (also min_build_fix2/min_build_fix1) and in ipvs_kernel_probe's results;
+# kernel_fix/weight0_fix in the classification result and the report records.
+DEPRECATED_FIX_NAMES = {"fix2": SYN_DROP_FIX, "fix1": DRAINED_BACKEND_FIX}
+DEPRECATED_RESULT_NAMES = {"kernel_fix": SYN_DROP_FIX, "weight0_fix": DRAINED_BACKEND_FIX}
+DEPRECATED_NAMES_REMOVED_IN = "2.0.0"
 
 # The sysctl appears with d752c3645717 in 4.1; below that IPVS always reuses.
 CONN_REUSE_MODE_SYSCTL_SINCE = (4, 1)
 
 # Version-based knowledge of both fixes. A rule matches on the kernel's leading numbers (or on the upstream
-# version a distribution names in its build string, when it is of the same series). "fixed": True/False.
-# "confidence": verified (from a primary source, named in "source") or inferred. A version below every rule of
+# version a distribution names in its build string, when it is of the same series): "series" is the (major,
+# minor) it applies to, None for every series; "min" the first version it covers; "fixed": True/False from "min" on.
+# The first rule that matches counts. "confidence": verified (from a primary source, named in "source") or inferred. A version below every rule of
 # its series is not counted as lacking the fix by these rules: distributions print a placeholder sublevel
 # (Debian's 4.19.0-25 is 4.19.289), so only the upstream version can tell; without it the fix is unknown and
 # the engine takes the conservative branch.
 # First stable release of each fix, verified 2026-12-01 from the "Linux X.Y.Z" announcements on the stable list
 # (domain reference, section "First stable release carrying each fix"; Message-Ids at lore.kernel.org/r/<id>).
 STABLE = "stable announcement "
-FIX2_BY_VERSION = [
+SYN_DROP_FIX_BY_VERSION = [
     {"series": None, "min": (5, 9, 0), "fixed": True, "confidence": "verified",
-     "source": "mainline 5.9 (" + FIX2_COMMIT + ")"},
+     "source": "mainline 5.9 (" + SYN_DROP_FIX_COMMIT + ")"},
     {"series": (5, 8), "min": (5, 8, 2), "fixed": True, "confidence": "verified",
      "source": STABLE + "Linux 5.8.2 (1597827101207207@kroah.com)"},
     {"series": (5, 4), "min": (5, 4, 59), "fixed": True, "confidence": "verified",
@@ -43,15 +59,15 @@ FIX2_BY_VERSION = [
      "source": STABLE + "Linux 4.14.194 (159800994416237@kroah.com)"},
 ]
 
-FIX1_BY_VERSION = [
+DRAINED_BACKEND_FIX_BY_VERSION = [
     {"series": None, "min": (5, 16, 0), "fixed": True, "confidence": "verified",
-     "source": "mainline 5.16, in 5.16-rc3 (" + FIX1_COMMIT + "; 20211126205348.1807629-1-kuba@kernel.org)"},
+     "source": "mainline 5.16, in 5.16-rc3 (" + DRAINED_BACKEND_FIX_COMMIT + "; 20211126205348.1807629-1-kuba@kernel.org)"},
     {"series": (5, 15), "min": (5, 15, 6), "fixed": True, "confidence": "verified",
      "source": STABLE + "Linux 5.15.6 (16383471855080@kroah.com)"},
     {"series": (5, 10), "min": (5, 10, 83), "fixed": True, "confidence": "verified",
      "source": STABLE + "Linux 5.10.83 (163834792423293@kroah.com)"},
     {"series": (5, 8), "min": (5, 8, 0), "fixed": False, "confidence": "verified",
-     "source": "5.8.y reached its end of life before " + FIX1_COMMIT + " (domain reference)"},
+     "source": "5.8.y reached its end of life before " + DRAINED_BACKEND_FIX_COMMIT + " (domain reference)"},
     {"series": (5, 4), "min": (5, 4, 163), "fixed": True, "confidence": "verified",
      "source": STABLE + "Linux 5.4.163 (1638347941163164@kroah.com)"},
     {"series": (4, 19), "min": (4, 19, 219), "fixed": True, "confidence": "verified",
@@ -62,49 +78,52 @@ FIX1_BY_VERSION = [
 
 # Vendor kernels that carry fixes under older version numbers, and kernels known
 # to lack them. First match wins; user entries (policy.known_kernels) come first.
-# Keys: name, release_regex (re.search on the kernel release), optional
-# os_id / os_version_id, optional min_build with build_regex (a numeric group
-# compared to min_build), or per-fix thresholds min_build_fix2 / min_build_fix1 (the
-# fix is present from that build on and absent below it), fix2 / fix1
-# (True/False/None), source, confidence.
-# A "switch" entry names a sysctl whose value turns the vendor's own reuse fix on
+# Keys: name; release_regex (re.search on the kernel release) or marker (a net.ipv4.vs sysctl whose presence
+# identifies the kernel); optional os_id / os_version_id (compared to the node's os.id / os.version_id);
+# optional min_build (the entry matches only where release_regex's first group, a number, is at least
+# min_build); or per-fix thresholds min_build_syn_drop_fix / min_build_drained_backend_fix (the fix is present
+# from that build on and absent below it); syn_drop_fix / drained_backend_fix (True/False/None); source;
+# confidence (verified or inferred; user entries are "user").
+# A "switch" entry names a sysctl whose value turns the vendor's own syn_drop_fix on
 # (non-zero) or off (0): the fix is present only while it is on.
 KNOWN_KERNELS = [
     {"name": "Ubuntu focal 5.4.0-N generic/lowlatency (ABI number)",
      "release_regex": r"^5\.4\.0-(\d+)-(?:generic|lowlatency)$",
-     "min_build_fix2": 48, "min_build_fix1": 100, "confidence": "verified",
+     "min_build_syn_drop_fix": 48, "min_build_drained_backend_fix": 100, "confidence": "verified",
      "source": "focal kernel debian.master/changelog: 5.4.0-48.52 'Focal update: v5.4.59 upstream stable release' "
-               "(FIX2), 5.4.0-100.113 'Focal update: v5.4.163' (FIX1)"},
+               "(syn_drop_fix), 5.4.0-100.113 'Focal update: v5.4.163' (drained_backend_fix)"},
     {"name": "Huawei EulerOS 2.9 x86 (reuse fix from h686)",
      "release_regex": r"^4\.18\.0-147\.5\.1\.6\.h(\d+)", "min_build": 686,
-     "fix2": True, "fix1": None, "confidence": "verified",
+     "syn_drop_fix": True, "drained_backend_fix": None, "confidence": "verified",
      "source": "Huawei CCE FAQ cce_faq_00409 / cce_faq_00427"},
     {"name": "Huawei EulerOS 2.9 ARM (reuse fix from h584)",
      "release_regex": r"^4\.19\.90-vhulk2103\.1\.0\.h(\d+)", "min_build": 584,
-     "fix2": True, "fix1": None, "confidence": "verified",
+     "syn_drop_fix": True, "drained_backend_fix": None, "confidence": "verified",
      "source": "Huawei CCE FAQ cce_faq_00409 / cce_faq_00427"},
     {"name": "TencentOS / Alibaba Cloud Linux 2 kernel (conn_reuse_old_conntrack switch)",
      "marker": "conn_reuse_old_conntrack", "switch": "conn_reuse_old_conntrack",
-     "fix2": True, "fix1": None, "confidence": "verified",
+     "syn_drop_fix": True, "drained_backend_fix": None, "confidence": "verified",
      "source": "Tencent/TencentOS-kernel a01a9445 (PR #17): the reuse fix is active only while "
                "net.ipv4.vs.conn_reuse_old_conntrack is non-zero (its ipvs-sysctl documentation)"},
     {"name": "RHEL/CentOS 7 kernel 3.10.0",
      "release_regex": r"^3\.10\.0-\d+.*\.el7",
-     "fix2": False, "fix1": False, "confidence": "inferred",
+     "syn_drop_fix": False, "drained_backend_fix": False, "confidence": "inferred",
      "source": "reports of 1 s delays with conn_reuse_mode=1 on 3.10.0-*.el7 (domain reference)"},
 ]
 
-# What kube-proxy writes at start (NewProxier), per release line. Versions are
-# (major, minor) ranges, inclusive. "conn_reuse_mode" is one of:
+# What kube-proxy writes at start (NewProxier), per release line. Versions are (major, minor, patch) ranges,
+# inclusive; LAST_PATCH stands for every later patch release. A line is split at the patch release where a change
+# was cherry-picked into it. "conn_reuse_mode" is one of (classify.kube_proxy_conn_reuse_write reads them):
 #   "untouched"           never writes it
 #   "zero"                writes 0 (and fails to start where the sysctl is missing)
 #   "zero_unless_old"     kernel < 4.1: leaves it; else writes 0
 #   "zero_below_5_9"      kernel < 4.1 or >= 5.9: leaves it; else writes 0
-#   "uncertain"           a patch release may or may not carry a change: unknown
-# Lines are per patch release where a change was cherry-picked into a release line.
-# kube-proxy compares only the leading numbers of the release (it cannot see
-# vendor backports).
-# Versions are (major, minor, patch) ranges, inclusive; LAST_PATCH stands for every later patch release.
+#   "uncertain_5_9"       kernel < 4.1: leaves it; >= 5.9: may or may not leave it (unknown); else writes 0
+#                         (for a line whose patch releases are not known to carry #102122; no line uses it now)
+# "writes_expire": it writes expire_nodest_conn=1 (and expire_quiescent_template=1) at start;
+# "fails_without_sysctl": it fails to start in IPVS mode on a kernel without conn_reuse_mode (row 9);
+# "confidence": verified or inferred (the reasons carry it); "source": where it is written down.
+# kube-proxy compares only the leading numbers of the release (it cannot see vendor backports).
 LAST_PATCH = 999999
 KUBE_PROXY_LINES = [
     {"first": (1, 0, 0), "last": (1, 10, LAST_PATCH), "conn_reuse_mode": "untouched",

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Measured fixes outrank knowledge. Pure: no I/O, standard library only.
 
-The ipvs_kernel_probe module measures FIX2 and FIX1 on a node's own kernel. Its result, attached to a
+The ipvs_kernel_probe module measures syn_drop_fix and drained_backend_fix on a node's own kernel. Its result, attached to a
 node's facts as ``kernel_probe``, is laid over what the version rules and the known builds (shipped or the
 site's) say, for the same kernel release and build string only. Where the two disagree, the measurement
 wins and a warning says so: either the knowledge is wrong or the measurement found something worth
@@ -14,12 +14,27 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-COMMITS = {"fix2": "f0a5e4d7a594 (the reuse fix)", "fix1": "c95c07836fa4 (the weight-0 fix)"}
+try:
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
+except ImportError:  # pragma: no cover - direct import from a checkout
+    from . import knowledge  # type: ignore
+
+COMMITS = {knowledge.SYN_DROP_FIX: "f0a5e4d7a594 (the SYN-drop fix)",
+           knowledge.DRAINED_BACKEND_FIX: "c95c07836fa4 (the drained-backend fix)"}
 SOURCE = "kubenode.ipvs_reuse.ipvs_kernel_probe"
+# {name: deprecated name} of a probe result's keys: a result kept from a probe before 1.1.0 has only the old ones
+_OLD_PROBE_KEYS = dict((new, old) for old, new in knowledge.DEPRECATED_FIX_NAMES.items())
 
 
 def _text(value, limit=300):
     return value[:limit] if isinstance(value, str) and value.strip() else None
+
+
+def _probe_value(probe, key, suffix=""):
+    """probe[key + suffix], or the same under the deprecated name (fix2, fix1) where only that one is there."""
+    if key + suffix in probe:
+        return probe[key + suffix]
+    return probe.get(_OLD_PROBE_KEYS[key] + suffix)
 
 
 def overlay_measured_fixes(fixes, probe, kernel):
@@ -43,9 +58,9 @@ def overlay_measured_fixes(fixes, probe, kernel):
     result = dict(fixes)
     notes = []
     warnings = []
-    for key in ("fix2", "fix1"):
-        measured = probe.get(key)
-        figures = _text(probe.get(key + "_reason")) or "no figures"
+    for key in knowledge.FIXES:
+        measured = _probe_value(probe, key)
+        figures = _text(_probe_value(probe, key, "_reason")) or "no figures"
         if measured is None:
             notes.append(("measured_" + key + "_unknown", "%s: %s not settled (%s); the knowledge above stands"
                           % (where, COMMITS[key], figures), SOURCE, "observed"))

@@ -16,19 +16,20 @@ __metaclass__ = type
 import re
 
 try:
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.versions import int_or_none
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import dig
 except ImportError:  # pragma: no cover - direct import from a checkout
-    from . import knowledge as K  # type: ignore
+    from . import knowledge  # type: ignore
     from .versions import int_or_none  # type: ignore
     from .report import dig  # type: ignore
 
 PREFIX = "ipvs_reuse_"
 TIMESTAMP_METRIC = PREFIX + "last_assessment_timestamp_seconds"
-# Which kernel fix each label value of ipvs_reuse_kernel_fix stands for (classification keys).
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-FIXES = (("reuse", "kernel_fix", "f0a5e4d7a594"), ("weight0", "weight0_fix", "c95c07836fa4"))
+# ipvs_reuse_kernel_fix{fix=...}: the label value is the fix's name, the classification key it is read from
+# (until 1.1.0 the values were "reuse" and "weight0").
+FIXES = tuple((name, knowledge.FIX_COMMITS[name].split()[0]) for name in knowledge.FIXES)
 
 
 def _escape_label(value):
@@ -87,17 +88,17 @@ def render_metrics(facts, timestamp=None, labels=None):
                              "starting with __, and none of the labels this collection sets" % (name,))
     extra = sorted((name, str(value)) for name, value in (labels or {}).items())
     classification = dig(facts, "classification") or {}
-    verdict = classification.get("verdict") if classification.get("verdict") in K.VERDICTS else "unknown"
-    mitigation = classification.get("mitigation") if classification.get("mitigation") in K.MITIGATIONS else "none"
+    verdict = classification.get("verdict") if classification.get("verdict") in knowledge.VERDICTS else "unknown"
+    mitigation = classification.get("mitigation") if classification.get("mitigation") in knowledge.MITIGATIONS else "none"
     out = _Families()
     out.family("verdict", "Verdict of the IPVS connection-reuse assessment: 1 for the node's verdict, 0 for the others.",
-               [(extra + [("verdict", name)], name == verdict) for name in K.VERDICTS])
+               [(extra + [("verdict", name)], name == verdict) for name in knowledge.VERDICTS])
     out.family("mitigation", "Mitigation the assessment recommends: 1 for the chosen one, 0 for the others.",
-               [(extra + [("mitigation", name)], name == mitigation) for name in K.MITIGATIONS])
+               [(extra + [("mitigation", name)], name == mitigation) for name in knowledge.MITIGATIONS])
     fix_samples = []
-    for label, key, commit in FIXES:
-        value = classification.get(key)
-        fix_samples.append((extra + [("fix", label), ("commit", commit)],
+    for name, commit in FIXES:
+        value = classification.get(name)
+        fix_samples.append((extra + [("fix", name), ("commit", commit)],
                             value if isinstance(value, bool) else None))
     if verdict != "not_applicable":
         out.family("kernel_fix", "Whether the kernel carries the fix (1), lacks it (0), or it cannot be told (NaN).",

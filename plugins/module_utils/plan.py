@@ -16,9 +16,9 @@ __metaclass__ = type
 import re
 
 try:
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
 except ImportError:  # pragma: no cover - direct import from a checkout
-    from . import knowledge as K  # type: ignore
+    from . import knowledge  # type: ignore
 
 # A value the role's own pin file persists, as ipvs_facts reads it back ("persisted"): a small unsigned number.
 _PINNED_NUMBER = re.compile(r"^[0-9]{1,3}$")
@@ -42,7 +42,7 @@ def _kept_sysctls(facts):
     kept = {}
     for name, entry in sorted(_mapping(facts.get("persisted")).items()):
         entry = _mapping(entry)
-        if name == "conn_reuse_mode" or entry.get("file") != K.PIN_SYSCTL_FILE or "value" not in entry:
+        if name == "conn_reuse_mode" or entry.get("file") != knowledge.PIN_SYSCTL_FILE or "value" not in entry:
             continue
         if _PINNED_NUMBER.match(_text(entry["value"])):
             kept[name] = int(_text(entry["value"]))
@@ -58,7 +58,7 @@ def _pin_plan(cls, facts):
         return {"action": "apply", "value": cls["pin_value"], "keeper": cls.get("pin_needs_keeper"),
                 "sysctls": dict({"conn_reuse_mode": cls["pin_value"]}, **others),
                 "reason": "the classification pins net.ipv4.vs.conn_reuse_mode=%s: %s"
-                          % (cls["pin_value"], K.MITIGATION_TEXT["pin_sysctl"])}
+                          % (cls["pin_value"], knowledge.MITIGATION_TEXT["pin_sysctl"])}
     if cls.get("verdict") == "safe" and has_pin_file and pin.get("value") is not None:
         return {"action": "keep", "value": pin["value"], "keeper": pin.get("keeper", False),
                 "sysctls": dict({"conn_reuse_mode": pin["value"]}, **_kept_sysctls(facts)),
@@ -74,7 +74,7 @@ def _pin_plan(cls, facts):
 
 def _switch_plan(cls):
     if cls.get("mitigation") == "switch_iptables":
-        return {"action": "switch", "target": "iptables", "reason": K.MITIGATION_TEXT["switch_iptables"]}
+        return {"action": "switch", "target": "iptables", "reason": knowledge.MITIGATION_TEXT["switch_iptables"]}
     return {"action": "none", "target": None,
             "reason": "mitigation %s, not switch_iptables: kube-proxy left as it is" % cls.get("mitigation")}
 
@@ -82,10 +82,10 @@ def _switch_plan(cls):
 def _flag_plan(cls):
     verdict, mitigation = cls.get("verdict"), cls.get("mitigation")
     if mitigation == "os_upgrade":
-        return {"action": "flag", "reason": K.MITIGATION_TEXT["os_upgrade"]}
+        return {"action": "flag", "reason": knowledge.MITIGATION_TEXT["os_upgrade"]}
     if verdict in ("safe", "not_applicable"):
         return {"action": "unflag", "reason": "verdict %s: %s; a flag set earlier is removed"
-                                              % (verdict, K.VERDICT_TEXT[verdict])}
+                                              % (verdict, knowledge.VERDICT_TEXT[verdict])}
     if verdict == "unknown":
         return {"action": "none", "reason": "verdict unknown: nothing can be decided for this node"}
     return {"action": "leave", "reason": "verdict %s with mitigation %s, not os_upgrade: its flag (if any) is left "
@@ -156,11 +156,11 @@ def plan_for(facts, role, host="this node"):
     verdict = cls.get("verdict", missing)
     mitigation = cls.get("mitigation", missing)
     reasons = "; ".join(_text(_mapping(item).get("text")) for item in cls.get("reasons") or [] if isinstance(item, dict))
-    known = verdict in K.VERDICTS and (mitigation in K.MITIGATIONS or not row["checks_mitigation"])
+    known = verdict in knowledge.VERDICTS and (mitigation in knowledge.MITIGATIONS or not row["checks_mitigation"])
     if not known or (row["refuses_unknown"] and verdict == "unknown"):
         raise PlanError(row["not_known"] % {
             "host": host, "verdict": verdict, "mitigation": mitigation,
-            "verdicts": ", ".join(K.VERDICTS), "mitigations": ", ".join(K.MITIGATIONS), "reasons": reasons})
+            "verdicts": ", ".join(knowledge.VERDICTS), "mitigations": ", ".join(knowledge.MITIGATIONS), "reasons": reasons})
     plan = cls.get("plan")
     if not isinstance(plan, dict) or not isinstance(plan.get(role), dict):
         plan = derive_plan(cls, facts)

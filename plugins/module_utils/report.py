@@ -15,9 +15,9 @@ except ImportError:  # pragma: no cover - Python 2
     from pipes import quote as shell_quote
 
 try:
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
 except ImportError:  # pragma: no cover - direct import from a checkout
-    from . import knowledge as K  # type: ignore
+    from . import knowledge  # type: ignore
 
 REPORT_SCHEMA = 1
 NEEDS_ACTION = ("problem1", "problem2", "unknown")
@@ -46,13 +46,18 @@ def dig(data, *keys):
     return data
 
 
+def _fix(classification, name, deprecated_name):
+    return classification[name] if name in classification else classification.get(deprecated_name)
+
+
 def node_record(name, facts, failure=None):
     """One report record: the headline values, the reasons, and the facts they came from."""
     classification = dig(facts, "classification") or {}
     if not isinstance(facts, dict) or not classification:
         reason = failure or "no facts were gathered (host unreachable or the task failed)"
-        return {"node": name, "verdict": "unknown", "mitigation": "none", "kernel_fix": None,
-                "kernel": None, "os": None, "proxy_mode": None, "kube_proxy_version": None,
+        return {"node": name, "verdict": "unknown", "mitigation": "none", "syn_drop_fix": None,
+                "drained_backend_fix": None, "kernel_fix": None, "kernel": None, "os": None, "proxy_mode": None,
+                "kube_proxy_version": None,
                 "conn_reuse_mode": None, "conntrack": None, "expire_nodest_conn": None,
                 "persisted_conn_reuse_mode": None, "pin_value": None, "pin_needs_keeper": None,
                 "reasons": [{"rule": "no_facts", "text": reason, "source": "ansible run"}],
@@ -63,7 +68,10 @@ def node_record(name, facts, failure=None):
         "node": name,
         "verdict": classification.get("verdict", "unknown"),
         "mitigation": classification.get("mitigation", "none"),
-        "kernel_fix": classification.get("kernel_fix"),
+        # a classification made before 1.1.0 has only the deprecated names; kernel_fix is still written until 2.0.0
+        "syn_drop_fix": _fix(classification, "syn_drop_fix", "kernel_fix"),
+        "drained_backend_fix": _fix(classification, "drained_backend_fix", "weight0_fix"),
+        "kernel_fix": _fix(classification, "syn_drop_fix", "kernel_fix"),
         "kernel": dig(facts, "kernel", "release"),
         "os": os_name or None,
         "proxy_mode": dig(facts, "kube_proxy", "mode"),
@@ -108,8 +116,8 @@ def fleet_report(nodes, generated_at=None, failures=None, cluster=None, run=None
 
 
 def _report_of(records, generated_at, cluster=None, run=None):
-    counts = dict((verdict, 0) for verdict in K.VERDICTS)
-    mitigations = dict((mitigation, 0) for mitigation in K.MITIGATIONS)
+    counts = dict((verdict, 0) for verdict in knowledge.VERDICTS)
+    mitigations = dict((mitigation, 0) for mitigation in knowledge.MITIGATIONS)
     for record in records:
         counts[record["verdict"]] = counts.get(record["verdict"], 0) + 1
         mitigations[record["mitigation"]] = mitigations.get(record["mitigation"], 0) + 1
@@ -310,7 +318,7 @@ def plain_why(record):
         found = deciding_reasons(record, with_confidence=False)
         return "Could not be decided: %s. Supply what is missing and assess again." % (
             "; ".join(found) if found else "a needed fact is missing")
-    sentences = [PROBLEM_WORDS.get(verdict, K.VERDICT_TEXT.get(verdict, str(verdict)))]
+    sentences = [PROBLEM_WORDS.get(verdict, knowledge.VERDICT_TEXT.get(verdict, str(verdict)))]
     if record.get("starts") in WHEN_WORDS:
         sentences.append(WHEN_WORDS[record["starts"]])
     if mitigation == "pin_sysctl" and record.get("pin_value") is not None:
@@ -350,8 +358,8 @@ def fleet_markdown(report):
     if about:
         lines += [" ".join(about), ""]
     lines += ["## Verdicts", "", "| verdict | nodes | meaning |", "|---|---:|---|"]
-    for verdict in K.VERDICTS:
-        lines.append("| %s | %d | %s |" % (verdict, summary["verdicts"].get(verdict, 0), K.VERDICT_TEXT[verdict]))
+    for verdict in knowledge.VERDICTS:
+        lines.append("| %s | %d | %s |" % (verdict, summary["verdicts"].get(verdict, 0), knowledge.VERDICT_TEXT[verdict]))
     lines += ["", "## Nodes needing action", ""]
     needing = [record for record in report["nodes"] if record["verdict"] in NEEDS_ACTION]
     if not needing:

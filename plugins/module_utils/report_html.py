@@ -19,11 +19,11 @@ import re
 from html import escape as _html_escape
 
 try:
-    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+    from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import (
         NEEDS_ACTION, RULES_DOC, deciding_reason_parts, next_steps, plain_why, run_text, starts_text)
 except ImportError:  # pragma: no cover - direct import from a checkout
-    from . import knowledge as K  # type: ignore
+    from . import knowledge  # type: ignore
     from .report import (  # type: ignore
         NEEDS_ACTION, RULES_DOC, deciding_reason_parts, next_steps, plain_why, run_text, starts_text)
 
@@ -180,8 +180,8 @@ def chart_groups(records, limit=MAX_CHART_GROUPS):
     groups = {}
     for record in records:
         label = "%s / %s" % (record.get("os") or "OS unknown", _kernel_series(record.get("kernel")))
-        counts = groups.setdefault(label, dict((verdict, 0) for verdict in K.VERDICTS))
-        verdict = record.get("verdict") if record.get("verdict") in K.VERDICTS else "unknown"
+        counts = groups.setdefault(label, dict((verdict, 0) for verdict in knowledge.VERDICTS))
+        verdict = record.get("verdict") if record.get("verdict") in knowledge.VERDICTS else "unknown"
         counts[verdict] += 1
 
     def order(item):
@@ -189,9 +189,9 @@ def chart_groups(records, limit=MAX_CHART_GROUPS):
         return (-sum(counts[verdict] for verdict in NEEDS_ACTION), -sum(counts.values()), label)
     ordered = sorted(groups.items(), key=order)
     if len(ordered) > limit:
-        rest = dict((verdict, 0) for verdict in K.VERDICTS)
+        rest = dict((verdict, 0) for verdict in knowledge.VERDICTS)
         for _label, counts in ordered[limit - 1:]:
-            for verdict in K.VERDICTS:
+            for verdict in knowledge.VERDICTS:
                 rest[verdict] += counts[verdict]
         ordered = ordered[:limit - 1] + [("other (%d groups)" % (len(ordered) - limit + 1), rest)]
     return ordered
@@ -211,7 +211,7 @@ def _chart_svg(groups):
         parts.append('<g class="group" data-group="%s" data-total="%d">' % (_esc(label), total))
         parts.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (label_width - 8, y + 15, _esc(label)))
         x = float(label_width)
-        for verdict in K.VERDICTS:
+        for verdict in knowledge.VERDICTS:
             count = counts[verdict]
             if not count:
                 continue
@@ -222,7 +222,7 @@ def _chart_svg(groups):
             x += span
         parts.append('<text x="%.2f" y="%d">%d</text></g>' % (x + 6, y + 15, total))
     x = label_width
-    for verdict in K.VERDICTS:
+    for verdict in knowledge.VERDICTS:
         parts.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>'
                      % (x, legend_y, COLORS[verdict], x + 16, legend_y + 11, verdict))
         x += 30 + 8 * len(verdict)
@@ -300,11 +300,11 @@ def _filters_html(records):
     """The filter bar, hidden until the script shows it (it does nothing without the script)."""
     def options(values):
         return "".join('<option value="%s">%s</option>' % (_esc(value), _esc(value)) for value in values)
-    counts = dict((verdict, 0) for verdict in K.VERDICTS)
+    counts = dict((verdict, 0) for verdict in knowledge.VERDICTS)
     for record in records:
         counts[_verdict(record)] += 1
     boxes = "".join('<label><input type="checkbox" name="verdict" value="%s" checked> %s (%d)</label> '
-                    % (verdict, verdict, counts[verdict]) for verdict in K.VERDICTS)
+                    % (verdict, verdict, counts[verdict]) for verdict in knowledge.VERDICTS)
     oses = sorted(set(_os_label(record) for record in records))
     series = sorted(set(_kernel_series(record.get("kernel")) for record in records), key=_series_order)
     return ['<div id="filters" hidden>\n<fieldset id="filter-verdicts"><legend>Verdict:</legend>%s</fieldset>\n' % boxes,
@@ -361,11 +361,11 @@ def fleet_html(report, title="IPVS connection-reuse assessment"):
            "<h1>%s</h1>\n" % _esc(heading)]
     out += _header_html(report, records, needing, summary)
     out.append('<h2>Verdicts</h2>\n<div class="counts" id="verdict-counts">\n')
-    for verdict in K.VERDICTS:
+    for verdict in knowledge.VERDICTS:
         out.append('<div class="count" data-verdict="%s" style="border-color:%s"><span class="n">%d</span>'
                    '<span class="v">%s</span><span class="t">%s</span></div>\n'
                    % (verdict, COLORS[verdict], int(verdict_counts.get(verdict, 0)), verdict,
-                      _esc(K.VERDICT_TEXT[verdict])))
+                      _esc(knowledge.VERDICT_TEXT[verdict])))
     out.append("</div>\n<h2>Verdicts by OS and kernel series</h2>\n")
     out.append(_chart_svg(chart_groups(records)) if records else '<p class="none">No nodes.</p>')
     out.append("\n")

@@ -159,7 +159,7 @@ EXAMPLES = r"""
       known_kernels:
         - name: our 5.4 build without the backport
           release_regex: '^5\.4\.0-1\d+-acme'
-          fix2: false
+          syn_drop_fix: false
           source: acme kernel team, ticket 1234
 
 - name: Show the verdict
@@ -509,7 +509,7 @@ ansible_facts:
               which the classification takes into account.
           returned: when O(kernel_probe) is given
           type: dict
-          sample: {probed: true, kernel: {release: 5.4.0-150-generic, build: "#167-Ubuntu SMP"}, fix2: true, fix1: null}
+          sample: {probed: true, kernel: {release: 5.4.0-150-generic, build: "#167-Ubuntu SMP"}, syn_drop_fix: true, drained_backend_fix: null}
         missing:
           description: Every input that could not be read or used, with the reason. It never causes a failure.
           returned: always
@@ -548,16 +548,29 @@ ansible_facts:
               returned: always
               type: str
               sample: os_upgrade
+            syn_drop_fix:
+              description:
+                - Whether the kernel carries f0a5e4d7a594 (no first-SYN drop on a reused client port with conntrack
+                  active); V(null) when it cannot be told.
+              returned: always
+              type: bool
+              sample: null
+            drained_backend_fix:
+              description:
+                - Whether the kernel carries c95c07836fa4 (with C(conn_reuse_mode=0) and C(expire_nodest_conn=1), a
+                  new connection on a reused port that hits a backend drained to weight 0 is rescheduled); V(null)
+                  when it cannot be told.
+              returned: always
+              type: bool
+              sample: null
             kernel_fix:
-              description: Whether the kernel carries the reuse fix f0a5e4d7a594; V(null) when it cannot be told.
+              description: The same as RV(ansible_facts.ipvs_reuse.classification.syn_drop_fix), deprecated; removed in 2.0.0.
               returned: always
               type: bool
-              sample: null
             weight0_fix:
-              description: Whether the kernel carries c95c07836fa4 (reuse with weight-0 backends); V(null) when unknown.
+              description: The same as RV(ansible_facts.ipvs_reuse.classification.drained_backend_fix), deprecated; removed in 2.0.0.
               returned: always
               type: bool
-              sample: null
             pin_value:
               description: The C(conn_reuse_mode) value to pin when the mitigation is V(pin_sysctl); else V(null).
               returned: always
@@ -795,7 +808,8 @@ ansible_facts:
         classification:
           verdict: problem1
           mitigation: os_upgrade
-          kernel_fix: null
+          syn_drop_fix: null
+          drained_backend_fix: null
           reasons:
             - {rule: mode_ipvs, text: kube-proxy runs in IPVS mode, source: "...", confidence: observed}
           plan:

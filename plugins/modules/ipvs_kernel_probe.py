@@ -13,10 +13,11 @@ module: ipvs_kernel_probe
 short_description: Measure whether the node's kernel carries the IPVS reuse fixes, in throwaway network namespaces
 version_added: 1.1.0
 description:
-  - Measures, on the node's own kernel, the two fixes every verdict rests on. FIX2 (f0a5e4d7a594) means connects
-    from a reused client port are not delayed by about 1 s with C(conn_reuse_mode=1) and conntrack active. FIX1
-    (c95c07836fa4) means that with C(conn_reuse_mode=0) and C(expire_nodest_conn=1), a backend drained to weight 0
-    gets none of the new connections from a reused port.
+  - Measures, on the node's own kernel, the two fixes every verdict rests on. C(syn_drop_fix) (f0a5e4d7a594, called
+    FIX2 before) means connects from a reused client port are not delayed by about 1 s with C(conn_reuse_mode=1)
+    and conntrack active (IPVS no longer drops their first SYN). C(drained_backend_fix) (c95c07836fa4, called FIX1
+    before) means that with C(conn_reuse_mode=0) and C(expire_nodest_conn=1), a backend drained to weight 0 gets
+    none of the new connections from a reused port.
   - "Step by step: it removes what an interrupted earlier probe left (network namespaces named
     C(kubenode-ipvsprobe-*), and the processes inside them); creates four network namespaces C(kubenode-ipvsprobe-<8 hex
     digits>-client), C(-director), C(-be1), C(-be2); joins the client and both backends to the director with veth
@@ -36,7 +37,7 @@ description:
   - Runs in check mode too, since it changes nothing outside its own namespaces; set O(run_in_check_mode=false) to
     skip it there.
   - "Cost: 4 namespaces, 4 forked Python processes (no new interpreter), C(ip) five times, C(ipvsadm) twice, one
-    firewall restore, 2 + 2 x O(connections) local connections; a few seconds on real hardware where FIX2 is present,
+    firewall restore, 2 + 2 x O(connections) local connections; a few seconds on real hardware where C(syn_drop_fix) is present,
     about O(connections) seconds more where it is missing (each such connect waits for the SYN retransmission)."
 author:
   - kubenode.ipvs_reuse contributors (@kubenode)
@@ -83,20 +84,37 @@ EXAMPLES = r"""
 
 - name: Show what was measured
   ansible.builtin.debug:
-    msg: "FIX2 {{ probe.fix2 }}, FIX1 {{ probe.fix1 }}: {{ probe.probe.fix2_reason | default(probe.probe.reason) }}"
+    msg: >-
+      syn_drop_fix {{ probe.syn_drop_fix }}, drained_backend_fix {{ probe.drained_backend_fix }}:
+      {{ probe.probe.syn_drop_fix_reason | default(probe.probe.reason) }}
 """
 
 RETURN = r"""
+syn_drop_fix:
+  description:
+    - Whether the kernel carries f0a5e4d7a594 (no first-SYN drop on a reused client port with conntrack active), as
+      measured; null when not measured.
+  returned: always
+  type: bool
+drained_backend_fix:
+  description:
+    - Whether the kernel carries c95c07836fa4 (with C(conn_reuse_mode=0) and C(expire_nodest_conn=1), a backend
+      drained to weight 0 gets no new connection from a reused client port), as measured; null when not measured.
+  returned: always
+  type: bool
 fix2:
-  description: Whether the kernel carries the reuse fix f0a5e4d7a594, as measured; null when not measured.
+  description:
+    - Deprecated alias of RV(syn_drop_fix), the same value; it will be removed in release 2.0.0.
   returned: always
   type: bool
 fix1:
-  description: Whether the kernel carries the weight-0 fix c95c07836fa4, as measured; null when not measured.
+  description:
+    - Deprecated alias of RV(drained_backend_fix), the same value; it will be removed in release 2.0.0.
   returned: always
   type: bool
 probe:
-  description: The evidence.
+  description:
+    - The evidence.
   returned: always
   type: dict
   contains:
@@ -104,28 +122,36 @@ probe:
       description: Whether the measurements ran.
       returned: always
       type: bool
-    fix2:
-      description: The same as RV(fix2).
+    syn_drop_fix:
+      description: The same as RV(syn_drop_fix).
       returned: always
       type: bool
-    fix1:
-      description: The same as RV(fix1).
+    drained_backend_fix:
+      description: The same as RV(drained_backend_fix).
       returned: always
       type: bool
+    fix2: {description: "Deprecated alias of RV(probe.syn_drop_fix), removed in release 2.0.0.",
+           returned: always, type: bool}
+    fix1: {description: "Deprecated alias of RV(probe.drained_backend_fix), removed in release 2.0.0.",
+           returned: always, type: bool}
     reason:
       description:
         - Why nothing was measured (no root, ip_vs not loaded, ipvsadm missing, a module it would load, ...);
           V(null) when the measurements ran.
       returned: always
       type: str
-    fix2_reason:
-      description: What the FIX2 measurement showed, with its figures.
+    syn_drop_fix_reason:
+      description: What the C(syn_drop_fix) measurement showed, with its figures.
       returned: when the measurements ran
       type: str
-    fix1_reason:
-      description: What the FIX1 measurement showed, with its figures.
+    drained_backend_fix_reason:
+      description: What the C(drained_backend_fix) measurement showed, with its figures.
       returned: when the measurements ran
       type: str
+    fix2_reason: {description: "Deprecated alias of RV(probe.syn_drop_fix_reason), removed in release 2.0.0.",
+                  returned: when the measurements ran, type: str}
+    fix1_reason: {description: "Deprecated alias of RV(probe.drained_backend_fix_reason), removed in release 2.0.0.",
+                  returned: when the measurements ran, type: str}
     kernel:
       description: The kernel measured.
       returned: always
@@ -154,7 +180,7 @@ probe:
     timings_ms:
       description:
         - Wall time per step, keyed by the step's name (preconditions, cleanup_leftovers, namespaces_and_links, agents,
-          director, fix2, fix1, teardown), for the steps that ran.
+          director, syn_drop_fix, drained_backend_fix, teardown), for the steps that ran.
       returned: always
       type: dict
     connections:
@@ -166,7 +192,7 @@ probe:
       returned: when the measurements ran
       type: float
     reuse:
-      description: The FIX2 series, made with C(conn_reuse_mode=1) and conntrack active.
+      description: The C(syn_drop_fix) series, made with C(conn_reuse_mode=1) and conntrack active.
       returned: when the measurements ran
       type: dict
       contains: &series
@@ -211,7 +237,7 @@ probe:
           type: int
     drain:
       description:
-        - The FIX1 series, made with C(conn_reuse_mode=0) and C(expire_nodest_conn=1) after the backend that served
+        - The C(drained_backend_fix) series, made with C(conn_reuse_mode=0) and C(expire_nodest_conn=1) after the backend that served
           its seed was drained to weight 0. The same keys as RV(probe.reuse), with C(drained_backend) and
           C(hits_on_drained).
       returned: when the measurements ran
@@ -227,7 +253,7 @@ probe:
           returned: always
           type: int
     conntrack_entries:
-      description: Connections conntrack tracked in the director's namespace (0 would mean FIX2 could not be measured).
+      description: Connections conntrack tracked in the director's namespace (0 would mean C(syn_drop_fix) could not be measured).
       returned: when the measurements ran
       type: int
     scheduler:
@@ -258,21 +284,24 @@ probe:
       type: str
   sample:
     probed: true
-    fix2: false
-    fix1: true
-    fix2_reason: "5 of 5 connects from a reused client port took >= 500 ms (median 1031.2 ms, max 1040.3 ms): ..."
+    syn_drop_fix: false
+    drained_backend_fix: true
+    syn_drop_fix_reason: "5 of 5 connects from a reused client port took >= 500 ms (median 1031.2 ms, max 1040.3 ms): ..."
     kernel: {release: 6.1.192-ipvs-prefix-lab, build: "#1 SMP PREEMPT_DYNAMIC ..."}
     duration_s: 8.4
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.kernel_probe import null_result, run_probe
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.kernel_probe import (
+    null_result, run_probe, with_deprecated_names)
 
 
 def module_result(probe):
-    """The module's result for a result of run_probe (documented in RETURN)."""
-    return dict(changed=False, fix2=probe.get("fix2"), fix1=probe.get("fix1"), probe=probe)
+    """The module's result for a result of run_probe (documented in RETURN), with the deprecated names fix2/fix1."""
+    probe = with_deprecated_names(probe)
+    fixes = dict((name, probe.get(name)) for name in ("syn_drop_fix", "drained_backend_fix", "fix2", "fix1"))
+    return dict(changed=False, probe=probe, **fixes)
 
 
 def main():

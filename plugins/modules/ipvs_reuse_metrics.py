@@ -17,7 +17,7 @@ description:
     the same function as the P(kubenode.ipvs_reuse.node_metrics#filter) filter, and writes them to a C(.prom)
     file in node_exporter's textfile collector directory.
   - "Metrics: C(ipvs_reuse_verdict{verdict=...}) and C(ipvs_reuse_mitigation{mitigation=...}) (1 for the node's
-    value, 0 for the others), C(ipvs_reuse_kernel_fix{fix=reuse|weight0}) (1, 0, or NaN when it cannot be told),
+    value, 0 for the others), C(ipvs_reuse_kernel_fix{fix=syn_drop_fix|drained_backend_fix}) (1, 0, or NaN when it cannot be told),
     C(ipvs_reuse_conn_reuse_mode) (live), C(ipvs_reuse_persisted_conn_reuse_mode),
     C(ipvs_reuse_recommended_conn_reuse_mode), C(ipvs_reuse_node_info) and
     C(ipvs_reuse_last_assessment_timestamp_seconds)."

@@ -7,7 +7,7 @@ For one kernel (one qemu guest, booted through tests/guests/boot.sh):
 2. install the kube-proxy stand-in (molecule/resources/files, the lab's node);
 3. take the host's state (ipvsadm -Ln, net.ipv4.vs sysctls, iptables-save, nft list ruleset, ip netns list,
    loaded modules, links), run the probe, take the state again: it must be byte-identical, and the probe's
-   fix2/fix1 must equal what the lab measured on this kernel (EXPECTED, from docs/lab.md and
+   syn_drop_fix/drained_backend_fix must equal what the lab measured on this kernel (EXPECTED, from docs/lab.md and
    ../shared/lab/real-nodes.md);
 4. run the probe while the stand-in's own service traffic flows from its client namespace: no request of that
    traffic may fail;
@@ -47,6 +47,7 @@ KERNELS = {
 # stock kernels carry both fixes; the lab kernel has the pre-5.9 SYN-drop condition and keeps c95c07836fa4;
 # the second lab kernel also reverts c95c07836fa4. tests/lab/run_lab.py --probe holds the probe to the rows it
 # measured on the same guest instead (lab_fixes there), and checks those against this table too.
+# Each as (syn_drop_fix, drained_backend_fix).
 EXPECTED = {"bookworm-6.1": (True, True), "bullseye-5.10": (True, True), "lab-6.1": (False, True),
             "lab-nofix1-6.1": (False, False)}
 
@@ -69,6 +70,13 @@ STATE_COMMANDS = (
 )
 RUN_PROBE = ("python3 -c 'import json, sys; sys.path.insert(0, \"/root\"); import kernel_probe; "
              "print(json.dumps(kernel_probe.run_probe(timeout=%s)))'")
+
+
+def fixes_of(result):
+    """(syn_drop_fix, drained_backend_fix) of a probe or module result; a result of the code before 1.1.0 (kept
+    JSON) names them fix2/fix1."""
+    return tuple(result[name] if name in result else result.get(old)
+                 for name, old in (("syn_drop_fix", "fix2"), ("drained_backend_fix", "fix1")))
 
 
 def log(message):
@@ -133,9 +141,10 @@ def probe(guest, timeout=60):
     out = guest.ssh(RUN_PROBE % timeout)
     result = json.loads(out.strip().splitlines()[-1])
     result["ssh_wall_s"] = round(time.monotonic() - started, 2)
-    log("probe: fix2=%s fix1=%s in %s s (%s) timings %s; %s | %s" % (
-        result.get("fix2"), result.get("fix1"), result.get("duration_s"), result.get("reason") or "measured",
-        result.get("timings_ms"), result.get("fix2_reason"), result.get("fix1_reason")))
+    log("probe: syn_drop_fix=%s drained_backend_fix=%s in %s s (%s) timings %s; %s | %s" % (
+        result.get("syn_drop_fix"), result.get("drained_backend_fix"), result.get("duration_s"),
+        result.get("reason") or "measured", result.get("timings_ms"), result.get("syn_drop_fix_reason"),
+        result.get("drained_backend_fix_reason")))
     return result
 
 
@@ -171,10 +180,12 @@ def run_module(guest, workdir):
         result = json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"][guest.name]
     except (ValueError, KeyError, IndexError):
         raise RuntimeError("ansible ad-hoc run gave no result: %s" % out.stdout[-2000:])
-    log("module through Ansible: fix2=%s fix1=%s, probe %s s, task wall %s s" % (
-        result.get("fix2"), result.get("fix1"), result.get("probe", {}).get("duration_s"), wall))
-    return {"fix2": result.get("fix2"), "fix1": result.get("fix1"), "probe": result.get("probe"), "wall_s": wall,
-            "changed": result.get("changed"), "failed": result.get("failed", False)}
+    log("module through Ansible: syn_drop_fix=%s drained_backend_fix=%s, probe %s s, task wall %s s" % (
+        result.get("syn_drop_fix"), result.get("drained_backend_fix"), result.get("probe", {}).get("duration_s"),
+        wall))
+    return {"syn_drop_fix": result.get("syn_drop_fix"), "drained_backend_fix": result.get("drained_backend_fix"),
+            "deprecated_names": (result.get("fix2"), result.get("fix1")), "probe": result.get("probe"),
+            "wall_s": wall, "changed": result.get("changed"), "failed": result.get("failed", False)}
 
 
 def assess_with_probe(guest, workdir):
@@ -196,9 +207,10 @@ def assess_with_probe(guest, workdir):
     with open(os.path.join(report_dir, "fleet.json")) as handle:
         record = json.load(handle)["nodes"][0]
     measured = [reason["text"] for reason in record["reasons"] if reason.get("confidence") == "measured"]
-    log("assess with the probe: verdict %s, mitigation %s, kernel_fix %s (%s s); measured reasons: %s; warnings: %s"
-        % (record["verdict"], record["mitigation"], record["kernel_fix"], wall, measured, record["warnings"]))
-    return {"verdict": record["verdict"], "mitigation": record["mitigation"], "kernel_fix": record["kernel_fix"],
+    log("assess with the probe: verdict %s, mitigation %s, syn_drop_fix %s (%s s); measured reasons: %s; "
+        "warnings: %s" % (record["verdict"], record["mitigation"], record["syn_drop_fix"], wall, measured,
+                          record["warnings"]))
+    return {"verdict": record["verdict"], "mitigation": record["mitigation"], "syn_drop_fix": record["syn_drop_fix"],
             "measured_reasons": measured, "warnings": record["warnings"], "wall_s": wall}
 
 
@@ -239,7 +251,7 @@ def traffic_run(guest, report, checks, expected):
     report["traffic"] = {"requests": len(traffic), "ok": traffic.count("200"),
                          "failed": len(traffic) - traffic.count("200")}
     log("stand-in traffic during the probe: %s" % report["traffic"])
-    checks["probe with traffic = lab"] = (during["fix2"], during["fix1"]) == expected
+    checks["probe with traffic = lab"] = fixes_of(during) == expected
     checks["stand-in traffic undisturbed"] = len(traffic) > 0 and traffic.count("200") == len(traffic)
 
 
@@ -256,10 +268,10 @@ def bare_node(guest, report, checks, expected):
     report["runs"]["bare_node"] = first
     report["ipvs_at_boot"] = "built in" if builtin else "not loaded"
     if builtin:
-        checks["bare node, IPVS built in: measured = lab"] = (first["fix2"], first["fix1"]) == expected
+        checks["bare node, IPVS built in: measured = lab"] = fixes_of(first) == expected
     else:
         checks["bare node: refused with null results"] = (
-            first["fix2"] is None and first["fix1"] is None and not first.get("probed"))
+            fixes_of(first) == (None, None) and not first.get("probed"))
     checks["bare node: no module loaded"] = guest.ssh("cut -d' ' -f1 /proc/modules | sort") == modules_before
 
 
@@ -275,7 +287,7 @@ def probe_checks(guest, kernel_id, report, expected, with_module=True, quick=Fal
     first = probe(guest)
     after = host_state(guest)
     report["runs"]["first"] = first
-    checks["probe = lab (fix2, fix1)"] = (first["fix2"], first["fix1"]) == expected
+    checks["probe = lab (syn_drop_fix, drained_backend_fix)"] = fixes_of(first) == expected
     checks["host state byte-identical after the probe"] = not state_diff(before, after)
     report["state_diff_first"] = state_diff(before, after)
     report["counters_changed_first"] = counters_changed(before, after)
@@ -283,7 +295,7 @@ def probe_checks(guest, kernel_id, report, expected, with_module=True, quick=Fal
     if not quick:
         second = probe(guest)
         report["runs"]["second"] = second
-        checks["second probe = lab"] = (second["fix2"], second["fix1"]) == expected
+        checks["second probe = lab"] = fixes_of(second) == expected
         traffic_run(guest, report, checks, expected)
 
     # 5. killed mid-way, then cleaned up and measured again
@@ -294,7 +306,7 @@ def probe_checks(guest, kernel_id, report, expected, with_module=True, quick=Fal
     report["runs"]["after_kill"] = recovered
     checks["killed probe left namespaces"] = len(left) > 0
     checks["next run removed them"] = sorted(recovered.get("leftovers_removed") or []) == sorted(left)
-    checks["next run = lab"] = (recovered["fix2"], recovered["fix1"]) == expected
+    checks["next run = lab"] = fixes_of(recovered) == expected
     checks["host state byte-identical after kill + recovery"] = not state_diff(before, after)
     report["state_diff_recovery"] = state_diff(before, after)
     report["counters_changed_recovery"] = counters_changed(before, after)
@@ -305,17 +317,19 @@ def probe_checks(guest, kernel_id, report, expected, with_module=True, quick=Fal
     module = run_module(guest, workdir)
     report["runs"]["module"] = module
     checks["module through Ansible = lab, not changed"] = (
-        (module["fix2"], module["fix1"]) == expected and module["changed"] is False)
+        fixes_of(module) == expected and module["changed"] is False)
+    checks["module's deprecated fix2/fix1 = its new names"] = module["deprecated_names"] == fixes_of(module)
 
     # 7. the assess role with the probe on: the measured verdict, without any known_kernels entry. The stand-in
-    # (kube-proxy v1.28.4 on a kernel that says 6.1) leaves conn_reuse_mode at 1: problem 2 wherever FIX2 is missing.
+    # (kube-proxy v1.28.4 on a kernel that says 6.1) leaves conn_reuse_mode at 1: problem 2 wherever syn_drop_fix is
+    # missing.
     assessed = assess_with_probe(guest, workdir)
     report["runs"]["assess"] = assessed
-    fix2 = expected[0]
+    syn_drop_fix = expected[0]
     checks["assess with the probe: measured verdict"] = (
-        assessed["kernel_fix"] is fix2 and assessed["verdict"] == ("safe" if fix2 else "problem2")
+        assessed["syn_drop_fix"] is syn_drop_fix and assessed["verdict"] == ("safe" if syn_drop_fix else "problem2")
         and len(assessed["measured_reasons"]) == 2)
-    if not fix2:  # the version rules call this 6.1 kernel fixed: the report must warn
+    if not syn_drop_fix:  # the version rules call this 6.1 kernel fixed: the report must warn
         checks["assess with the probe: disagreement warned"] = any(
             "report it upstream" in warning for warning in assessed["warnings"])
 
@@ -331,7 +345,7 @@ def finish_report(report, started):
 def run_kernel(kernel_id, with_module, quick=False):
     guest = Guest(kernel_id)
     expected = EXPECTED[kernel_id]
-    report = {"kernel_id": kernel_id, "expected": {"fix2": expected[0], "fix1": expected[1]},
+    report = {"kernel_id": kernel_id, "expected": {"syn_drop_fix": expected[0], "drained_backend_fix": expected[1]},
               "expected_from": "EXPECTED (tests/lab/kernel_probe_lab.py)", "job": "probe-" + kernel_id,
               "checks": {}, "runs": {}}
     started = time.monotonic()

@@ -69,17 +69,18 @@ KERNELS = {
 LAB_KNOWN_KERNELS = [{
     "name": "lab pre-5.9 rebuild",
     "release_regex": "-ipvs-prefix-lab",
-    "fix2": False,
-    "fix1": True,
+    "syn_drop_fix": False,
+    "drained_backend_fix": True,
     "source": "tests/guests/lab-kernel",
 }, {
     "name": "lab pre-5.9 rebuild without the weight-0 fix",
     "release_regex": "-ipvs-nofix2-nofix1-lab$",
-    "fix2": False,
-    "fix1": False,
+    "syn_drop_fix": False,
+    "drained_backend_fix": False,
     "source": "tests/guests/lab-kernel",
 }]
 
+# (conn_reuse_mode, expire_nodest_conn) of each row
 SETTINGS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 STATE_FILE = "/etc/sysctl.d/60-kubenode-lab-node-state.conf"
 PIN_FILES = "/etc/sysctl.d/90-kubenode-lab-pin.conf"
@@ -177,10 +178,17 @@ class Guest:
             raise RuntimeError("%s failed (exit %d), see %s" % (playbook, result.returncode, output.name))
 
 
-def set_node_state(guest, crm, end):
+def step_name(setting, mitigated=False):
+    """The row's name, as its log and work directory are named: conn_reuse_mode1-expire_nodest_conn0[-mitigated].
+
+    The lab before 1.1.0 wrote crm1-end0[-mitigated]; readers go by a row's "setting", which both carry."""
+    return "conn_reuse_mode%d-expire_nodest_conn%d%s" % (setting + ("-mitigated" if mitigated else "",))
+
+
+def set_node_state(guest, conn_reuse_mode, expire_nodest_conn):
     """Write the setting to sysctl.d (dropping any earlier pin) and apply it; return the live values."""
     guest.ssh("set -e; rm -f %s; printf 'net.ipv4.vs.conn_reuse_mode = %d\\nnet.ipv4.vs.expire_nodest_conn = %d\\n' "
-              "> %s; sysctl -q -p %s" % (PIN_FILES, crm, end, STATE_FILE, STATE_FILE))
+              "> %s; sysctl -q -p %s" % (PIN_FILES, conn_reuse_mode, expire_nodest_conn, STATE_FILE, STATE_FILE))
     return read_values(guest)
 
 
@@ -264,13 +272,13 @@ def row(guest, step, setting, values, measurement, facts, applied=None):
         "live_state_verdict": live,
         "mitigation": classification["mitigation"],
         "pin_value": classification.get("pin_value"),
-        "kernel_fix": classification.get("kernel_fix"),
-        "weight0_fix": classification.get("weight0_fix"),
+        "syn_drop_fix": classification.get("syn_drop_fix"),
+        "drained_backend_fix": classification.get("drained_backend_fix"),
         "match": verdict == measured,
         "measurement": measurement,
         "reasons": [reason.get("text") for reason in classification.get("reasons", [])],
     }
-    log(guest.kernel_id, "%s crm=%d end=%d: reuse median %.0f ms (%d/%d slow), drained backend %d/%d -> "
+    log(guest.kernel_id, "%s conn_reuse_mode=%d expire_nodest_conn=%d: reuse median %.0f ms (%d/%d slow), drained backend %d/%d -> "
         "measured %s, collection says %s%s%s" % (
             step, values["conn_reuse_mode"], values["expire_nodest_conn"], result["reuse_median_ms"],
             result["reuse_slow"], result["count"], result["drain_hits"], result["count"], measured, verdict,
@@ -289,18 +297,21 @@ def checkout_commit():
 
 
 def lab_fixes(rows):
-    """(fix2, fix1) as this lab run measured them on one kernel, None where its rows do not tell.
+    """(syn_drop_fix, drained_backend_fix) as this lab run measured them on one kernel, None where its rows do not
+    tell.
 
-    FIX2: the reuse connects with conn_reuse_mode=1 (both expire_nodest_conn rows) were slow (False) or fast (True).
-    FIX1: with conn_reuse_mode=0 and expire_nodest_conn=1 the drained backend got hits (False) or none (True).
+    syn_drop_fix: the reuse connects with conn_reuse_mode=1 (both expire_nodest_conn rows) were slow (False) or fast
+    (True). drained_backend_fix: with conn_reuse_mode=0 and expire_nodest_conn=1 the drained backend got hits (False)
+    or none (True). Rows are found by their setting, so rows written before 1.1.0 (other step names) count too.
     """
-    by_step = dict((r["step"], r) for r in rows if not r["mitigation_applied"])
-    slow = [2 * by_step[step]["reuse_slow"] > by_step[step]["count"] for step in ("crm1-end0", "crm1-end1")
-            if step in by_step]
-    fix2 = None if not slow or len(set(slow)) != 1 else not slow[0]
-    drain = by_step.get("crm0-end1")
-    fix1 = None if drain is None else drain["drain_hits"] == 0
-    return fix2, fix1
+    by_setting = dict(((r["setting"]["conn_reuse_mode"], r["setting"]["expire_nodest_conn"]), r)
+                      for r in rows if not r["mitigation_applied"])
+    slow = [2 * by_setting[setting]["reuse_slow"] > by_setting[setting]["count"] for setting in ((1, 0), (1, 1))
+            if setting in by_setting]
+    syn_drop_fix = None if not slow or len(set(slow)) != 1 else not slow[0]
+    drain = by_setting.get((0, 1))
+    drained_backend_fix = None if drain is None else drain["drain_hits"] == 0
+    return syn_drop_fix, drained_backend_fix
 
 
 def reset_to_stand_in(guest, step):
@@ -317,7 +328,7 @@ def probe_on_lab_guest(guest, rows, workdir):
     started = time.monotonic()
     measured = lab_fixes(rows)
     listed = kernel_probe_lab.EXPECTED.get(guest.kernel_id)
-    report = {"kernel_id": guest.kernel_id, "expected": {"fix2": measured[0], "fix1": measured[1]},
+    report = {"kernel_id": guest.kernel_id, "expected": {"syn_drop_fix": measured[0], "drained_backend_fix": measured[1]},
               "expected_from": "this lab run's rows (lab_fixes)", "job": "lab-%s --probe" % guest.kernel_id,
               "checks": {}, "runs": {}}
     report["checks"]["lab rows tell both fixes, as kernel_probe_lab.EXPECTED lists them"] = (
@@ -326,7 +337,7 @@ def probe_on_lab_guest(guest, rows, workdir):
         values = reset_to_stand_in(guest, "probe")
         report["node_state"] = values
         log(guest.kernel_id, "kernel probe checks on this guest (node back to the stand-in's state %s), "
-            "held to the lab's fix2=%s fix1=%s" % (values, measured[0], measured[1]))
+            "held to the lab's syn_drop_fix=%s drained_backend_fix=%s" % (values, measured[0], measured[1]))
         probe_guest = kernel_probe_lab.Guest(guest.kernel_id, name=guest.name, port=guest.port)
         kernel_probe_lab.probe_checks(probe_guest, guest.kernel_id, report, measured,
                                       workdir=os.path.join(workdir, "probe"))
@@ -353,7 +364,7 @@ def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False, probe=Fals
         sport = 20000
         pending = []
         for setting in SETTINGS:
-            step = "crm%d-end%d" % setting
+            step = step_name(setting)
             values = set_node_state(guest, *setting)
             if (values["conn_reuse_mode"], values["expire_nodest_conn"]) != setting or values["conntrack"] != 1:
                 raise RuntimeError("could not set %s: live values %s" % (step, values))
@@ -365,7 +376,7 @@ def run_kernel(kernel_id, count, keep_workdir=None, keep_guest=False, probe=Fals
                 pending.append((setting, result))
         # Mitigations last, each from its own starting state: a pin must not leak into the other rows.
         for setting, before in pending:
-            step = "crm%d-end%d-mitigated" % setting
+            step = step_name(setting, mitigated=True)
             unpin(guest, step)
             set_node_state(guest, *setting)
             applied = mitigate(guest, {"pin_value": before["pin_value"]}, step)
@@ -416,12 +427,13 @@ def probe_lines(results, probes):
         "The collection's kernel probe (`ipvs_kernel_probe`, `plugins/module_utils/kernel_probe.py`) measured each lab",
         "kernel in throwaway network namespaces of the same guests (`tests/lab/kernel_probe_lab.py`: probe-<kernel> jobs",
         "on a guest of their own, or `run_lab.py --probe` after the rows above on the lab's guest). **lab** is what",
-        "the rows above measured: FIX2 missing when the `conn_reuse_mode=1` reuse connects were slow, FIX1 missing when",
-        "the drained backend got hits with `conn_reuse_mode=0`, `expire_nodest_conn=1`. **host state**: `ipvsadm -Ln`,",
+        "the rows above measured: `syn_drop_fix` missing when the `conn_reuse_mode=1` reuse connects were slow,",
+        "`drained_backend_fix` missing when the drained backend got hits with `conn_reuse_mode=0`, `expire_nodest_conn=1`. **host state**: `ipvsadm -Ln`,",
         "the `net.ipv4.vs` sysctls, `iptables-save`, `iptables-legacy-save`, `nft list ruleset`, `ip netns list`, the",
         "loaded modules and the links, compared before and after a probe and after a killed probe plus the next run.",
         "",
-        "| kernel | probe: FIX2 (reuse connects) | probe: FIX1 (drained hits) | probe time | lab: FIX2 / FIX1 |"
+        "| kernel | probe: syn_drop_fix (reuse connects) | probe: drained_backend_fix (drained hits) | probe time |"
+        " lab: syn_drop_fix / drained_backend_fix |"
         " match | host state | checks |",
         "|---|---|---|---:|---|---|---|---|",
     ]
@@ -437,13 +449,14 @@ def probe_lines(results, probes):
                 label, fix_text(lab[0]), fix_text(lab[1]), (report or {}).get("error", "no probe job")))
             continue
         reuse, drain = first.get("reuse") or {}, first.get("drain") or {}
+        measured = kernel_probe_lab.fixes_of(first)
         checks = report.get("checks") or {}
         state_checks = [name for name in checks if "byte-identical" in name]
         lines.append("| %s | %s (median %s ms, %s/%s slow) | %s (%s/%s) | %s s | %s / %s | %s | %s | %d/%d ok (%s) |" % (
-            label, fix_text(first.get("fix2")), reuse.get("median_ms"), reuse.get("slow"),
-            len(reuse.get("connections") or []), fix_text(first.get("fix1")), drain.get("hits_on_drained"),
+            label, fix_text(measured[0]), reuse.get("median_ms"), reuse.get("slow"),
+            len(reuse.get("connections") or []), fix_text(measured[1]), drain.get("hits_on_drained"),
             len(drain.get("connections") or []), first.get("duration_s"), fix_text(lab[0]), fix_text(lab[1]),
-            "yes" if (first.get("fix2"), first.get("fix1")) == lab else "**NO**",
+            "yes" if measured == lab else "**NO**",
             "identical" if state_checks and all(checks[name] for name in state_checks) else "**changed**",
             sum(1 for ok_ in checks.values() if ok_), len(checks), report.get("job", "probe")))
     return lines + [""]
@@ -494,7 +507,8 @@ def markdown(results, command, probes=()):
         "Where the verdict came with `pin_sysctl`, the lab applied it from the same starting state and",
         "measured again. A row passes when the verdict matches the measurement and the node measures safe.",
         "",
-        "| kernel | starting state (crm/end) | applied | live after (crm/end) | reuse connect median (slow) |"
+        "| kernel | starting state (conn_reuse_mode/expire_nodest_conn) | applied |"
+        " live after (conn_reuse_mode/expire_nodest_conn) | reuse connect median (slow) |"
         " drained hits | measured | verdict | match |",
         "|---|---|---|---|---|---:|---|---|---|",
     ]

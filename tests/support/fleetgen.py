@@ -134,46 +134,46 @@ DEMO_FLEET = {
         "kernel": "5.4.0-150-generic", "os": _os("ubuntu", "20.04", "Ubuntu 20.04.6 LTS"),
         "vs": KUBEPROXY_VS, "modules": ["ip_vs", "nf_conntrack"], "kube_ipvs0": True, "ip_vs_table": IP_VS_TABLE,
         "files": dict(_pod_log("v1.21.14"), **{"proc/version_signature": "Ubuntu 5.4.0-150.167-generic 5.4.231\n"}),
-        "expect": {"verdict": "safe", "mitigation": "none", "kernel_fix": True},
+        "expect": {"verdict": "safe", "mitigation": "none", "syn_drop_fix": True},
     },
     # an old focal kernel (ABI 42, before 5.4.0-48): neither fix, nothing to pin
     "ubuntu2004-old-kernel": {
         "kernel": "5.4.0-42-generic", "os": _os("ubuntu", "20.04", "Ubuntu 20.04.1 LTS"),
         "vs": KUBEPROXY_VS, "files": _pod_log("v1.21.14"),
-        "expect": {"verdict": "problem1", "mitigation": "os_upgrade", "kernel_fix": False},
+        "expect": {"verdict": "problem1", "mitigation": "os_upgrade", "syn_drop_fix": False},
     },
     # Debian 10 prints 4.19.0-25; its build string names upstream 4.19.289, which carries both fixes
     "debian10-kp118": {
         "kernel": "4.19.0-25-amd64", "kernel_build": "#1 SMP Debian 4.19.289-2 (2023-08-08)",
         "os": _os("debian", "10", "Debian GNU/Linux 10 (buster)"), "vs": KUBEPROXY_VS,
         "files": _pod_log("v1.18.20"),
-        "expect": {"verdict": "safe", "mitigation": "none", "kernel_fix": True},
+        "expect": {"verdict": "safe", "mitigation": "none", "syn_drop_fix": True},
     },
     # ELRepo prints the upstream numbers: 5.4.266 carries both fixes
     "elrepo-5.4": {
         "kernel": "5.4.266-1.el7.elrepo.x86_64", "os": _os("centos", "7", "CentOS Linux 7 (Core)"),
         "vs": KUBEPROXY_VS, "files": _pod_log("v1.23.17"),
-        "expect": {"verdict": "safe", "mitigation": "none", "kernel_fix": True},
+        "expect": {"verdict": "safe", "mitigation": "none", "syn_drop_fix": True},
     },
     # the vendor switch turned off: the first SYN is dropped again; the pin must turn the switch back on
     "tencentos-switch-off": {
         "kernel": "4.14.105-1-tlinux3-0013", "os": _os("tencentos", "3.1", "TencentOS Server 3.1"),
         "vs": dict(KUBEPROXY_VS, conn_reuse_mode=1, conn_reuse_old_conntrack=0), "files": _pod_log("v1.20.15"),
-        "expect": {"verdict": "problem2", "mitigation": "pin_sysctl", "kernel_fix": True, "pin_value": 1,
+        "expect": {"verdict": "problem2", "mitigation": "pin_sysctl", "syn_drop_fix": True, "pin_value": 1,
                    "pin_sysctls": {"conn_reuse_mode": 1, "conn_reuse_old_conntrack": 1}},
     },
     "ubuntu2204-kp128": {
         "kernel": "5.15.0-91-generic", "os": _os("ubuntu", "22.04", "Ubuntu 22.04.3 LTS"),
         "vs": dict(KUBEPROXY_VS, conn_reuse_mode=1), "modules": ["ip_vs"], "kube_ipvs0": True,
         "files": _pod_log("v1.28.4"),
-        "expect": {"verdict": "safe", "mitigation": "none", "kernel_fix": True},
+        "expect": {"verdict": "safe", "mitigation": "none", "syn_drop_fix": True},
     },
     "debian11-persisted0": {
         "kernel": "5.10.0-9-amd64", "kernel_build": "#1 SMP Debian 5.10.70-1 (2021-09-30)",
         "os": _os("debian", "11", "Debian GNU/Linux 11 (bullseye)"),
         "vs": KUBEPROXY_VS, "sysctl_d": {"60-ipvs.conf": "net.ipv4.vs.conn_reuse_mode = 0\n"},
         "files": _pod_log("v1.27.3-eks-a5565ad"),
-        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "kernel_fix": True, "pin_value": 1,
+        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "syn_drop_fix": True, "pin_value": 1,
                    "pin_needs_keeper": False},
     },
     "debian12-k3s": {
@@ -182,7 +182,7 @@ DEMO_FLEET = {
         "files": {"etc/rancher/k3s/config.yaml": "write-kubeconfig-mode: \"0644\"\nkube-proxy-arg:\n"
                                                  "  - proxy-mode=ipvs\n  - ipvs-scheduler=rr\n"},
         "inventory": {"assess_kube_proxy_version": "v1.28.5+k3s1"},
-        "expect": {"verdict": "safe", "mitigation": "none", "kernel_fix": True},
+        "expect": {"verdict": "safe", "mitigation": "none", "syn_drop_fix": True},
     },
     "centos7-kp118": {
         "kernel": "3.10.0-1160.el7.x86_64", "os": _os("centos", "7", "CentOS Linux 7 (Core)"),
@@ -191,25 +191,25 @@ DEMO_FLEET = {
                   "[Service]\nExecStart=/usr/local/bin/kube-proxy --proxy-mode=ipvs "
                   "--kubeconfig=/etc/kubernetes/kube-proxy.kubeconfig\nRestart=always\n"},
         "inventory": {"assess_kube_proxy_version": "v1.18.20"},
-        "expect": {"verdict": "problem1", "mitigation": "os_upgrade", "kernel_fix": False},
+        "expect": {"verdict": "problem1", "mitigation": "os_upgrade", "syn_drop_fix": False},
     },
     "euleros-h686": {
         "kernel": "4.18.0-147.5.1.6.h686.eulerosv2r9.x86_64", "os": _os("euleros", "2.0", "EulerOS 2.0 (SP9x86_64)"),
         "vs": KUBEPROXY_VS, "files": _pod_log("v1.23.17"),
-        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "kernel_fix": True, "pin_value": 1,
+        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "syn_drop_fix": True, "pin_value": 1,
                    "pin_needs_keeper": True},
     },
     "tencentos-marker": {
         "kernel": "4.14.105-1-tlinux3-0013", "os": _os("tencentos", "3.1", "TencentOS Server 3.1"),
         "vs": dict(KUBEPROXY_VS, conn_reuse_mode=1, conn_reuse_old_conntrack=1), "files": _pod_log("v1.20.15"),
-        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "kernel_fix": True, "pin_value": 1,
+        "expect": {"verdict": "problem1", "mitigation": "pin_sysctl", "syn_drop_fix": True, "pin_value": 1,
                    "pin_needs_keeper": True},
     },
     "rhel8-crm1": {
         "kernel": "4.18.0-477.27.1.el8_8.x86_64", "os": _os("rhel", "8.8", "Red Hat Enterprise Linux 8.8 (Ootpa)"),
         "vs": dict(KUBEPROXY_VS, conn_reuse_mode=1), "sysctl_d": {"99-k8s.conf": "net.ipv4.vs.conn_reuse_mode=1\n"},
         "files": _pod_log("v1.26.11"),
-        "expect": {"verdict": "problem2", "mitigation": "os_upgrade", "kernel_fix": None},
+        "expect": {"verdict": "problem2", "mitigation": "os_upgrade", "syn_drop_fix": None},
     },
     "amzn2-static-pod": {
         "kernel": "4.14.336-257.562.amzn2.x86_64", "os": _os("amzn", "2", "Amazon Linux 2"),
@@ -218,7 +218,7 @@ DEMO_FLEET = {
                   "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\nspec:\n"
                   "  containers:\n    - name: kube-proxy\n      image: registry.k8s.io/kube-proxy:v1.24.17\n"
                   "      command: [kube-proxy, --proxy-mode=ipvs, --v=2]\n"},
-        "expect": {"verdict": "safe", "mitigation": "none", "kernel_fix": True},
+        "expect": {"verdict": "safe", "mitigation": "none", "syn_drop_fix": True},
     },
     "debian12-iptables-leftovers": {
         "kernel": "6.1.0-18-amd64", "os": _os("debian", "12", "Debian GNU/Linux 12 (bookworm)"),
@@ -247,7 +247,7 @@ DEMO_FLEET = {
                "kind: KubeProxyConfiguration\napiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
                "clientConnection:\n  kubeconfig: /var/lib/kube-proxy/kubeconfig\nmode: \"ipvs\"\n"}),
         inventory={"assess_kube_proxy_version": "v1.21.14"},
-        expect={"verdict": "safe", "mitigation": "none", "kernel_fix": True}),
+        expect={"verdict": "safe", "mitigation": "none", "syn_drop_fix": True}),
     "garbled-sysctl": {
         "kernel": "5.4.0-150-generic", "os": _os("ubuntu", "20.04", "Ubuntu 20.04.6 LTS"),
         "vs": dict(KUBEPROXY_VS, conn_reuse_mode="zero?"), "files": _pod_log("v1.22.17"),

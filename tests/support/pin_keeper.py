@@ -12,7 +12,7 @@ TEMPLATES = os.path.join(REPO, "roles", "pin_sysctl", "templates")
 GOLDEN = os.path.join(REPO, "tests", "integration", "golden", "pin_sysctl")
 RENDERED = ("pin.conf", "keeper.sh", "keeper.service", "keeper.timer")
 SWITCH = "conn_reuse_old_conntrack"
-CLASSIFICATION = {"verdict": "problem2", "mitigation": "pin_sysctl", "kernel_fix": True, "weight0_fix": False,
+CLASSIFICATION = {"verdict": "problem2", "mitigation": "pin_sysctl", "syn_drop_fix": True, "drained_backend_fix": False,
                   "pin_value": 1, "pin_needs_keeper": True, "states": {}, "reasons": [], "warnings": []}
 
 

@@ -53,12 +53,13 @@ def test_state_table_agrees_with_the_engine_row_by_row():
         for crm in expand(cells[0], "conn_reuse_mode"):
             for ct in expand(cells[1], "conntrack"):
                 for end in expand(cells[2], "expire_nodest_conn"):
-                    for fix2 in expand(cells[3]):
-                        for fix1 in expand(cells[4]):
-                            verdict, _text = C.classify_state(crm, ct, end, {"fix2": fix2, "fix1": fix1})
-                            assert "**%s**" % verdict == cells[5], (line, crm, ct, end, fix2, fix1)
-                            assert (crm, ct, end, fix2, fix1) not in seen
-                            seen.add((crm, ct, end, fix2, fix1))
+                    for syn_drop_fix in expand(cells[3]):
+                        for drained_backend_fix in expand(cells[4]):
+                            fixes = {"syn_drop_fix": syn_drop_fix, "drained_backend_fix": drained_backend_fix}
+                            verdict, _text = C.classify_state(crm, ct, end, fixes)
+                            assert "**%s**" % verdict == cells[5], (line, crm, ct, end, syn_drop_fix, drained_backend_fix)
+                            assert (crm, ct, end, syn_drop_fix, drained_backend_fix) not in seen
+                            seen.add((crm, ct, end, syn_drop_fix, drained_backend_fix))
     assert len(seen) == 2 * 2 * 2 * 3 * 3, "the table covers every combination exactly once"
 
 

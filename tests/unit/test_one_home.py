@@ -7,7 +7,9 @@ import os
 import pytest
 import yaml
 
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import kernel_probe
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import knowledge as K
+from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import metrics
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import plan
 from ansible_collections.kubenode.ipvs_reuse.plugins.modules import conn_reuse_mode
 
@@ -57,3 +59,11 @@ def test_no_role_keeps_its_own_copy_of_the_verdicts_or_mitigations(path):
     values = [value for value in (load(os.path.relpath(path, REPO)) or {}).values() if isinstance(value, list)]
     for value in values:
         assert sorted(map(str, value)) not in (sorted(K.VERDICTS), sorted(K.MITIGATIONS)), path
+
+
+def test_the_fixes_have_one_name_everywhere():
+    """The kernel probe keeps its own copy of the names (it also runs alone, copied to a node): the same as knowledge's."""
+    assert (kernel_probe.SYN_DROP_FIX, kernel_probe.DRAINED_BACKEND_FIX) == K.FIXES
+    assert kernel_probe.DEPRECATED_FIX_NAMES == K.DEPRECATED_FIX_NAMES
+    assert [name for name, _commit in metrics.FIXES] == list(K.FIXES)
+    assert set(K.DEPRECATED_RESULT_NAMES.values()) == set(K.DEPRECATED_FIX_NAMES.values()) == set(K.FIXES)

@@ -40,7 +40,7 @@ def test_the_demo_fleet_report_has_a_record_per_host_with_its_verdict():
         assert dict((key, record[key]) for key in ("verdict", "mitigation")) == dict(
             (key, demo.expected(record["node"])[key]) for key in ("verdict", "mitigation")), record["node"]
     verdicts = [demo.expected(name)["verdict"] for name in demo.NAMES]
-    assert report["summary"]["verdicts"] == dict((verdict, verdicts.count(verdict)) for verdict in R.K.VERDICTS)
+    assert report["summary"]["verdicts"] == dict((verdict, verdicts.count(verdict)) for verdict in R.knowledge.VERDICTS)
     assert report["summary"]["needing_action"] == len([v for v in verdicts if v in R.NEEDS_ACTION])
     assert (report["schema"], report["generated_at"], report["cluster"], report["run"]) == (1, NOW, "prod", None)
 

@@ -31,19 +31,19 @@ def rules(result):
     return [reason["rule"] for reason in result["reasons"]]
 
 
-# (id, facts, verdict, mitigation, kernel_fix)
+# (id, facts, verdict, mitigation, syn_drop_fix)
 DECISION_TABLE = [
     ("row1 iptables", node(mode="iptables"), "not_applicable", "none", None),
     ("row1 nftables", node(mode="nftables"), "not_applicable", "none", None),
-    ("row2 crm0 fix2 (5.10, kp 1.28 leaves it)", node(kernel="5.10.0-28-amd64", crm=0, persisted=0),
+    ("row2 crm0 syn_drop_fix (5.10, kp 1.28 leaves it)", node(kernel="5.10.0-28-amd64", crm=0, persisted=0),
      "problem1", "pin_sysctl", True),
-    ("row3 crm0 no fix2 (5.4 unknown)", node(crm=0), "problem1", "os_upgrade", None),
+    ("row3 crm0 no syn_drop_fix (5.4 unknown)", node(crm=0), "problem1", "os_upgrade", None),
     ("row3 crm0 RHEL7 known unfixed", node(kernel="3.10.0-1160.el7.x86_64", kp="v1.18.20", crm=0),
      "problem1", "os_upgrade", False),
-    ("row4 crm1 ct1 no fix2", node(kernel="4.18.0-477.el8.x86_64", kp="v1.20.15", crm=1),
+    ("row4 crm1 ct1 no syn_drop_fix", node(kernel="4.18.0-477.el8.x86_64", kp="v1.20.15", crm=1),
      "problem2", "os_upgrade", None),
-    ("row5 crm1 ct1 fix2 (6.1, kp 1.28)", node(kernel="6.1.0-18-amd64", crm=1), "safe", "none", True),
-    ("row6 crm0 fix1 end1 (6.1)", node(kernel="6.1.0-18-amd64", crm=0), "safe", "none", True),
+    ("row5 crm1 ct1 syn_drop_fix (6.1, kp 1.28)", node(kernel="6.1.0-18-amd64", crm=1), "safe", "none", True),
+    ("row6 crm0 drained_backend_fix end1 (6.1)", node(kernel="6.1.0-18-amd64", crm=0), "safe", "none", True),
     ("row6 does not apply with end=0", node(kernel="6.1.0-18-amd64", kp="v1.0.0", crm=0, end=0),
      "problem1", "pin_sysctl", True),
     ("row7 ct0 on fixed kernel, kp 1.28", node(kernel="6.1.0-18-amd64", crm=1, ct=0), "safe", "none", True),
@@ -55,11 +55,11 @@ DECISION_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("facts,verdict,mitigation,kernel_fix",
+@pytest.mark.parametrize("facts,verdict,mitigation,syn_drop_fix",
                          [row[1:] for row in DECISION_TABLE], ids=[row[0] for row in DECISION_TABLE])
-def test_decision_table(facts, verdict, mitigation, kernel_fix):
+def test_decision_table(facts, verdict, mitigation, syn_drop_fix):
     result = classify(facts)
-    assert (result["verdict"], result["mitigation"], result["kernel_fix"]) == (verdict, mitigation, kernel_fix), \
+    assert (result["verdict"], result["mitigation"], result["syn_drop_fix"]) == (verdict, mitigation, syn_drop_fix), \
         result["reasons"]
     assert result["reasons"], "every verdict explains itself"
     assert all(reason["source"] and reason["text"] for reason in result["reasons"])
@@ -95,7 +95,7 @@ def test_rhel7_has_the_sysctl_under_an_old_number():
 
 # Backported kernels: the version number alone would say "unfixed".
 BACKPORTS = [
-    # (name, release, marker sysctls, kernel_fix, verdict with crm=1 and kube-proxy 1.22, which writes 0
+    # (name, release, marker sysctls, syn_drop_fix, verdict with crm=1 and kube-proxy 1.22, which writes 0
     # below 5.9 by version number: problem1 on fixed backports, problem2 now where the fix is missing)
     ("EulerOS x86 h686", "4.18.0-147.5.1.6.h686.eulerosv2r9.x86_64", {}, True, "problem1"),
     ("EulerOS x86 h998", "4.18.0-147.5.1.6.h998.eulerosv2r9.x86_64", {}, True, "problem1"),
@@ -116,7 +116,7 @@ BACKPORTS = [
                          ids=[row[0] for row in BACKPORTS])
 def test_backported_kernels(release, markers, fixed, verdict):
     result = classify(node(kernel=release, crm=1, kp="v1.22.0", markers=markers))
-    assert (result["kernel_fix"], result["verdict"]) == (fixed, verdict)
+    assert (result["syn_drop_fix"], result["verdict"]) == (fixed, verdict)
     assert result["mitigation"] == ("pin_sysctl" if fixed and verdict != "safe" else
                                     "none" if verdict == "safe" else "os_upgrade")
 
@@ -124,10 +124,10 @@ def test_backported_kernels(release, markers, fixed, verdict):
 def test_user_known_kernels_come_first_and_can_declare_a_build_unfixed():
     facts = node(kernel="6.1.192-ipvs-prefix-lab", crm=1, kp="v1.28.4")
     assert classify(facts)["verdict"] == "safe"
-    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "fix2": False, "fix1": True,
-                                 "source": "lab"}]}
+    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False,
+                                 "drained_backend_fix": True, "source": "lab"}]}
     result = classify(facts, policy)
-    assert (result["verdict"], result["kernel_fix"], result["weight0_fix"]) == ("problem2", False, True)
+    assert (result["verdict"], result["syn_drop_fix"], result["drained_backend_fix"]) == ("problem2", False, True)
     # weight-0 fix with expire_nodest_conn=1 from kube-proxy: pinning 0 is the safe pin
     assert (result["mitigation"], result["pin_value"]) == ("pin_sysctl", 0)
     assert any(reason["source"] == "lab" for reason in result["reasons"])
@@ -135,8 +135,8 @@ def test_user_known_kernels_come_first_and_can_declare_a_build_unfixed():
 
 def test_pin_0_needs_expire_nodest_conn_1_now_as_well():
     # The lab measured problem 1 after pinning 0 on a node whose expire_nodest_conn was 0: the pin does not set it.
-    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "fix2": False, "fix1": True,
-                                 "source": "lab"}]}
+    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False,
+                                 "drained_backend_fix": True, "source": "lab"}]}
     result = classify(node(kernel="6.1.192-ipvs-prefix-lab", crm=1, end=0, kp="v1.28.4"), policy)
     assert (result["verdict"], result["mitigation"], result["pin_value"]) == ("problem2", "os_upgrade", None)
     assert "decide_no_pin_0" in [reason["rule"] for reason in result["reasons"]]
@@ -146,14 +146,14 @@ def test_pin_0_needs_expire_nodest_conn_1_now_as_well():
 # match only its own build, and the one without the weight-0 fix must give problem 1 for conn_reuse_mode=0 even
 # with expire_nodest_conn=1 (measured in docs/lab.md, row lab-nofix1-6.1 0/1).
 LAB_POLICY = {"known_kernels": [
-    {"name": "lab pre-5.9 rebuild", "release_regex": "-ipvs-prefix-lab", "fix2": False, "fix1": True,
+    {"name": "lab pre-5.9 rebuild", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False, "drained_backend_fix": True,
      "source": "tests/guests/lab-kernel"},
     {"name": "lab pre-5.9 rebuild without the weight-0 fix", "release_regex": "-ipvs-nofix2-nofix1-lab$",
-     "fix2": False, "fix1": False, "source": "tests/guests/lab-kernel"},
+     "syn_drop_fix": False, "drained_backend_fix": False, "source": "tests/guests/lab-kernel"},
 ]}
 
 
-@pytest.mark.parametrize("release,crm,end,verdict,mitigation,fix1", [
+@pytest.mark.parametrize("release,crm,end,verdict,mitigation,drained_backend_fix", [
     ("6.1.192-ipvs-prefix-lab", 0, 0, "problem1", "os_upgrade", True),
     ("6.1.192-ipvs-prefix-lab", 0, 1, "safe", "none", True),
     ("6.1.192-ipvs-prefix-lab", 1, 1, "problem2", "pin_sysctl", True),
@@ -162,15 +162,15 @@ LAB_POLICY = {"known_kernels": [
     ("6.1.192-ipvs-nofix2-nofix1-lab", 1, 0, "problem2", "os_upgrade", False),
     ("6.1.192-ipvs-nofix2-nofix1-lab", 1, 1, "problem2", "os_upgrade", False),
 ])
-def test_lab_kernels_with_and_without_the_weight0_fix(release, crm, end, verdict, mitigation, fix1):
+def test_lab_kernels_with_and_without_the_weight0_fix(release, crm, end, verdict, mitigation, drained_backend_fix):
     result = classify(node(kernel=release, crm=crm, end=end, persisted=crm, kp="v1.28.4"), LAB_POLICY)
-    assert (result["verdict"], result["mitigation"], result["kernel_fix"], result["weight0_fix"]) == \
-        (verdict, mitigation, False, fix1)
+    assert (result["verdict"], result["mitigation"], result["syn_drop_fix"], result["drained_backend_fix"]) == \
+        (verdict, mitigation, False, drained_backend_fix)
 
 
 def test_user_known_kernels_can_declare_a_build_fixed():
     facts = node(kernel="5.4.0-1103-acme", crm=0, kp="v1.28.4")
-    policy = {"known_kernels": [{"release_regex": r"^5\.4\.0-1\d{3}-acme", "fix2": True, "source": "acme"}]}
+    policy = {"known_kernels": [{"release_regex": r"^5\.4\.0-1\d{3}-acme", "syn_drop_fix": True, "source": "acme"}]}
     result = classify(facts, policy)
     assert (result["verdict"], result["mitigation"], result["pin_value"], result["pin_needs_keeper"]) == \
         ("problem1", "pin_sysctl", 1, True)
@@ -261,9 +261,9 @@ def test_policy_without_pinning():
     ({"fallback_mitigation": "pin_sysctl"}, "fallback_mitigation"),
     ({"allow_pin": "yes"}, "allow_pin"),
     ({"typo": 1}, "unknown policy keys: typo"),
-    ({"known_kernels": [{"fix2": True}]}, "needs release_regex or marker"),
-    ({"known_kernels": [{"release_regex": "(", "fix2": True}]}, "not a valid regular expression"),
-    ({"known_kernels": [{"release_regex": "x", "fix2": "yes"}]}, "fix2 must be"),
+    ({"known_kernels": [{"syn_drop_fix": True}]}, "needs release_regex or marker"),
+    ({"known_kernels": [{"release_regex": "(", "syn_drop_fix": True}]}, "not a valid regular expression"),
+    ({"known_kernels": [{"release_regex": "x", "syn_drop_fix": "yes"}]}, "syn_drop_fix must be"),
     ({"known_kernels": "x"}, "must be a list"),
 ])
 def test_bad_policy_is_refused_with_a_clear_message(policy, message):
@@ -312,13 +312,13 @@ def test_upstream_version_from_the_build_string_decides_the_version_rules():
     assert classify(facts)["verdict"] == "problem1"
     facts["kernel"]["upstream_version"] = "5.10.223"
     result = classify(facts)
-    assert (result["verdict"], result["weight0_fix"]) == ("safe", True)
+    assert (result["verdict"], result["drained_backend_fix"]) == ("safe", True)
     facts["kernel"]["upstream_version"] = "5.10.82"
-    assert classify(facts)["weight0_fix"] is None
+    assert classify(facts)["drained_backend_fix"] is None
     facts["kernel"]["upstream_version"] = "5.10.83"
-    assert classify(facts)["weight0_fix"] is True
+    assert classify(facts)["drained_backend_fix"] is True
     facts["kernel"]["upstream_version"] = "6.1.0"  # another series: ignored
-    assert classify(facts)["weight0_fix"] is None
+    assert classify(facts)["drained_backend_fix"] is None
 
 
 @pytest.mark.parametrize("release,expected", [
@@ -360,7 +360,7 @@ def test_incomplete_gather_is_unknown_even_with_complete_facts():
 
 
 # Both fixes at every stable boundary (domain reference, "First stable release carrying each fix"):
-# (series, first release with FIX2 or None, first release with FIX1 or None)
+# (series, first release with syn_drop_fix or None, first release with drained_backend_fix or None)
 STABLE_BOUNDARIES = [
     ("4.14", 194, 257), ("4.19", 140, 219), ("5.4", 59, 163), ("5.8", 2, None), ("5.10", None, 83),
     ("5.15", None, 6),
@@ -374,17 +374,17 @@ def _fixes_of(upstream):
     facts["kernel"]["upstream_version"] = upstream
     facts["kernel"]["upstream_source"] = "/proc/sys/kernel/version"
     result = classify(facts)
-    return result["kernel_fix"], result["weight0_fix"], result
+    return result["syn_drop_fix"], result["drained_backend_fix"], result
 
 
-@pytest.mark.parametrize("series,fix2_from,fix1_from", STABLE_BOUNDARIES)
-def test_each_stable_series_at_its_boundaries(series, fix2_from, fix1_from):
-    for key, first in ((0, fix2_from), (1, fix1_from)):
+@pytest.mark.parametrize("series,syn_drop_fix_from,drained_backend_fix_from", STABLE_BOUNDARIES)
+def test_each_stable_series_at_its_boundaries(series, syn_drop_fix_from, drained_backend_fix_from):
+    for key, first in ((0, syn_drop_fix_from), (1, drained_backend_fix_from)):
         if first is None:
             continue
         assert _fixes_of("%s.%d" % (series, first - 1))[key] is None
         assert _fixes_of("%s.%d" % (series, first))[key] is True
-    if fix1_from is None and series == "5.8":
+    if drained_backend_fix_from is None and series == "5.8":
         assert _fixes_of("5.8.18")[1] is False  # 5.8.y ended before the weight-0 fix
 
 
@@ -394,7 +394,7 @@ def test_mainline_boundaries():
 
 
 def test_reasons_carry_source_and_confidence():
-    _fix2, _fix1, result = _fixes_of("5.4.231")
+    _syn_drop_fix, _drained_backend_fix, result = _fixes_of("5.4.231")
     by_version = [reason for reason in result["reasons"] if reason["rule"] == "fix_by_version"]
     assert [reason["confidence"] for reason in by_version] == ["verified", "verified"]
     assert "159782708615222@kroah.com" in by_version[0]["source"]
@@ -413,11 +413,11 @@ def test_kube_proxy_start_reason_has_its_release_lines_confidence_on_a_live_node
     assert len(start) == 1 and start[0]["confidence"] == confidence, start
 
 
-@pytest.mark.parametrize("abi,fix2,fix1", [(47, False, False), (48, True, False), (99, True, False),
-                                           (100, True, True), (150, True, True)])
-def test_ubuntu_focal_abi_numbers(abi, fix2, fix1):
+@pytest.mark.parametrize("abi,syn_drop_fix,drained_backend_fix", [
+    (47, False, False), (48, True, False), (99, True, False), (100, True, True), (150, True, True)])
+def test_ubuntu_focal_abi_numbers(abi, syn_drop_fix, drained_backend_fix):
     result = classify(node(kernel="5.4.0-%d-generic" % abi, crm=0))
-    assert (result["kernel_fix"], result["weight0_fix"]) == (fix2, fix1)
+    assert (result["syn_drop_fix"], result["drained_backend_fix"]) == (syn_drop_fix, drained_backend_fix)
 
 
 def test_up_to_date_ubuntu_2004_is_safe_with_kube_proxys_own_settings():
@@ -428,13 +428,13 @@ def test_up_to_date_ubuntu_2004_is_safe_with_kube_proxys_own_settings():
 
 def test_focal_cloud_flavour_is_not_judged_by_its_abi_number():
     facts = node(kernel="5.4.0-1103-aws", crm=0)
-    assert classify(facts)["kernel_fix"] is None
+    assert classify(facts)["syn_drop_fix"] is None
     facts["kernel"]["upstream_version"] = "5.4.231"
-    assert (classify(facts)["kernel_fix"], classify(facts)["weight0_fix"]) == (True, True)
+    assert (classify(facts)["syn_drop_fix"], classify(facts)["drained_backend_fix"]) == (True, True)
 
 
 def _tencent(live_switch, persisted_switch=None, crm=1):
-    # kube-proxy writes 0 at every start on 4.14 (problem 1 without FIX1): a kept pin of 1 is what makes the switch
+    # kube-proxy writes 0 at every start on 4.14 (problem 1 without drained_backend_fix): a kept pin of 1 is what makes the switch
     # matter, so the node is modelled with the pin_sysctl keeper in place
     facts = node(kernel="4.14.105-19-0019", crm=crm, markers={"conn_reuse_old_conntrack": live_switch},
                  pin={"file": "/etc/sysctl.d/90-kubenode-ipvs-reuse.conf", "value": 1, "keeper": True})
@@ -445,7 +445,7 @@ def _tencent(live_switch, persisted_switch=None, crm=1):
 
 def test_tencentos_switch_on_is_safe():
     result = _tencent(1)
-    assert (result["verdict"], result["kernel_fix"]) == ("safe", True)
+    assert (result["verdict"], result["syn_drop_fix"]) == ("safe", True)
 
 
 def test_tencentos_without_a_pin_has_problem1_after_kube_proxy_restart():
@@ -469,7 +469,7 @@ def test_tencentos_switch_persisted_off_is_problem2_after_reboot():
 
 
 def test_starts_after_kube_proxy_restart():
-    """crm=1 on a fixed 5.4 kernel without FIX1 is safe now; kube-proxy 1.22 writes 0 at its next start."""
+    """crm=1 on a fixed 5.4 kernel without drained_backend_fix is safe now; kube-proxy 1.22 writes 0 at its next start."""
     facts = node(kernel="5.4.0-60-generic", kp="v1.22.0", crm=1)
     result = classify(facts)
     assert (result["verdict"], result["starts"]) == ("problem1", "after_kube_proxy_restart")
@@ -529,13 +529,13 @@ def test_a_version_without_patch_number_on_a_uniform_line_has_no_branches():
 @pytest.mark.parametrize("pattern", [r"(a+)+$", r"(a*)*b", r"(?:x|y+)+z", r"((ab)*)+"])
 def test_site_regex_with_nested_repetition_is_refused(pattern):
     with pytest.raises(PolicyError, match="repeats a group that itself repeats"):
-        validate_policy({"known_kernels": [{"release_regex": pattern, "fix2": False}]})
+        validate_policy({"known_kernels": [{"release_regex": pattern, "syn_drop_fix": False}]})
 
 
 @pytest.mark.parametrize("pattern", [r"^5\.4\.0-1\d+-acme", r"-ipvs-prefix-lab", r"^4\.18\.0-147\.5\.1\.6\.h(\d+)",
                                      r"(ab)+c", r"^5\.10\.0-(\d+)-(?:amd64|cloud-amd64)$"])
 def test_ordinary_site_regexes_are_accepted(pattern):
-    validate_policy({"known_kernels": [{"release_regex": pattern, "fix2": False}]})
+    validate_policy({"known_kernels": [{"release_regex": pattern, "syn_drop_fix": False}]})
 
 
 def test_shipped_knowledge_has_no_nested_repetition():
@@ -577,3 +577,39 @@ def test_a_malformed_configured_mode_is_ignored_with_a_warning(configured):
     facts["kube_proxy"]["configured_mode"] = configured
     result = classify(facts)
     assert result["verdict"] == "safe" and any("configured kube-proxy mode" in w for w in result["warnings"])
+
+
+def test_known_kernels_entries_with_the_deprecated_names_still_apply_with_a_warning():
+    facts = node(kernel="6.1.192-ipvs-prefix-lab", crm=1, kp="v1.28.4")
+    new = {"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": False, "drained_backend_fix": True}
+    old = {"name": "lab", "release_regex": "-ipvs-prefix-lab", "fix2": False, "fix1": True}
+    with_new, with_old = classify(facts, {"known_kernels": [new]}), classify(facts, {"known_kernels": [old]})
+    assert (with_old["verdict"], with_old["syn_drop_fix"], with_old["drained_backend_fix"]) == ("problem2", False, True)
+    assert with_old["reasons"] == with_new["reasons"]
+    assert not any("deprecated" in warning for warning in with_new["warnings"])
+    warning, = [warning for warning in with_old["warnings"] if "deprecated" in warning]
+    assert "known_kernels[0] (lab) uses fix1, fix2" in warning and "drained_backend_fix, syn_drop_fix" in warning
+
+
+def test_deprecated_build_thresholds_still_apply():
+    facts = node(kernel="5.4.0-77-acme", crm=1, kp="v1.28.4")
+    entry = {"name": "acme", "release_regex": r"^5\.4\.0-(\d+)-acme$", "min_build_fix2": 70, "min_build_fix1": 80}
+    result = classify(facts, {"known_kernels": [entry]})
+    assert (result["syn_drop_fix"], result["drained_backend_fix"]) == (True, False)
+    assert any("min_build_fix1, min_build_fix2" in warning for warning in result["warnings"])
+
+
+def test_an_entry_may_not_give_both_names_with_different_values():
+    entry = {"release_regex": "x", "fix2": True, "syn_drop_fix": False}
+    with pytest.raises(PolicyError, match="both fix2 .deprecated. and syn_drop_fix"):
+        validate_policy({"known_kernels": [entry]})
+    validate_policy({"known_kernels": [dict(entry, syn_drop_fix=True)]})
+    with pytest.raises(PolicyError, match=r"known_kernels\[0\].fix1 must be true, false or null"):
+        validate_policy({"known_kernels": [{"release_regex": "x", "fix1": "yes"}]})
+
+
+@pytest.mark.parametrize("facts", [node(kernel="6.1.0-18-amd64", crm=1), node(crm=0), node(mode="iptables"),
+                                   node(kernel="3.18.0-1", kp="v1.17.0", crm=None), {}])
+def test_the_deprecated_result_names_carry_the_same_values(facts):
+    result = classify(facts)
+    assert (result["kernel_fix"], result["weight0_fix"]) == (result["syn_drop_fix"], result["drained_backend_fix"])

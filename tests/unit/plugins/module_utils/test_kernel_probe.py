@@ -50,19 +50,19 @@ SLOW = [conn(1031.0), conn(1042.5, "be2"), conn(1029.9), conn(1050.0, "be2"), co
     (FAST[:4] + [conn(3000.0, error="timed out")], 12, None),
     ([], 12, None),
 ])
-def test_decide_fix2(connections, conntrack, expected):
-    value, reason = kp.decide_fix2({"seed": conn(3.0), "connections": connections}, conntrack)
+def test_decide_syn_drop_fix(connections, conntrack, expected):
+    value, reason = kp.decide_syn_drop_fix({"seed": conn(3.0), "connections": connections}, conntrack)
     assert value is expected
     assert reason
 
 
-def test_decide_fix2_inactive_conntrack_never_says_fixed_and_says_why():
-    value, reason = kp.decide_fix2({"seed": conn(3.0), "connections": FAST}, 0)
+def test_decide_syn_drop_fix_inactive_conntrack_never_says_fixed_and_says_why():
+    value, reason = kp.decide_syn_drop_fix({"seed": conn(3.0), "connections": FAST}, 0)
     assert value is None and "conntrack" in reason
 
 
-def test_decide_fix2_failed_seed():
-    assert kp.decide_fix2({"seed": conn(3000.0, error="timed out"), "connections": FAST}, 5)[0] is None
+def test_decide_syn_drop_fix_failed_seed():
+    assert kp.decide_syn_drop_fix({"seed": conn(3000.0, error="timed out"), "connections": FAST}, 5)[0] is None
 
 
 @pytest.mark.parametrize("connections, expected", [
@@ -74,14 +74,16 @@ def test_decide_fix2_failed_seed():
     ([conn(3.0, "be1")] * 4 + [conn(3000.0, error="timed out")], False),
     ([], None),
 ])
-def test_decide_fix1(connections, expected):
-    value, reason = kp.decide_fix1({"seed": conn(3.0, "be1"), "drained_backend": "be1", "connections": connections})
+def test_decide_drained_backend_fix(connections, expected):
+    value, reason = kp.decide_drained_backend_fix({"seed": conn(3.0, "be1"), "drained_backend": "be1",
+                                                   "connections": connections})
     assert value is expected
     assert reason
 
 
-def test_decide_fix1_without_a_drained_backend():
-    assert kp.decide_fix1({"seed": conn(3.0, error="refused"), "drained_backend": None, "connections": []})[0] is None
+def test_decide_drained_backend_fix_without_a_drained_backend():
+    drain = {"seed": conn(3.0, error="refused"), "drained_backend": None, "connections": []}
+    assert kp.decide_drained_backend_fix(drain)[0] is None
 
 
 def test_series_summary():
@@ -238,7 +240,8 @@ def test_ipvs_rules_and_batches_name_the_probe_addresses_only():
 def test_refuses_without_root(monkeypatch):
     monkeypatch.setattr(kp.os, "geteuid", lambda: 1000)
     result = kp.run_probe(timeout=5)
-    assert (result["fix2"], result["fix1"], result["probed"]) == (None, None, False)
+    assert (result["syn_drop_fix"], result["drained_backend_fix"], result["probed"]) == (None, None, False)
+    assert (result["fix2"], result["fix1"]) == (None, None)  # the deprecated names, until 2.0.0
     assert "needs root" in result["reason"]
     assert result["kernel"]["release"]
     assert undocumented(result) == []
@@ -249,7 +252,7 @@ def test_refuses_without_ip_vs(monkeypatch):
     real_isdir = os.path.isdir
     monkeypatch.setattr(kp.os.path, "isdir", lambda path: False if path == "/proc/sys/net/ipv4/vs" else real_isdir(path))
     result = kp.run_probe(timeout=5)
-    assert (result["fix2"], result["fix1"]) == (None, None)
+    assert (result["syn_drop_fix"], result["drained_backend_fix"]) == (None, None)
     assert "ip_vs is not loaded" in result["reason"]
 
 
@@ -259,7 +262,7 @@ def test_refuses_without_ipvsadm(monkeypatch):
     monkeypatch.setattr(kp.os.path, "isdir", lambda path: True if path == "/proc/sys/net/ipv4/vs" else real_isdir(path))
     monkeypatch.setattr(kp, "which", lambda name: None if name == "ipvsadm" else "/usr/sbin/" + name)
     result = kp.run_probe(timeout=5)
-    assert result["reason"] == "cannot probe: ipvsadm missing" and result["fix2"] is None
+    assert result["reason"] == "cannot probe: ipvsadm missing" and result["syn_drop_fix"] is None
     assert undocumented(result) == []
 
 
@@ -322,8 +325,8 @@ def test_run_probe_end_to_end_without_ipvs(monkeypatch, tmp_path):
     """run_probe's whole path on this machine, which has no IPVS: the lock, leftovers of an "interrupted" run (with a
     process still inside one), namespaces, agents, sysctls, both series, the timings and the teardown. IPVS is
     replaced: ipvsadm and the firewall restore are `true`, the IPVS sysctls are files under tmp_path, and the service
-    address lives on be1, reached by routing through the director. So every connection reaches be1, fast: FIX2
-    reads "present" and, since the "drained" be1 still answers, FIX1 reads "missing" - what the figures say here."""
+    address lives on be1, reached by routing through the director. So every connection reaches be1, fast: syn_drop_fix
+    reads "present" and, since the "drained" be1 still answers, drained_backend_fix reads "missing" - what the figures say here."""
     sysctl = tmp_path / "sys"
     (sysctl / "ipv4").mkdir(parents=True)
     # the director must really forward: this one is the real sysctl, of whichever namespace opens it
@@ -359,13 +362,13 @@ def test_run_probe_end_to_end_without_ipvs(monkeypatch, tmp_path):
         kp.remove_namespaces(system, list(old.values()) + list(kp.namespace_names("0badcafe").values()))
     print("run_probe without IPVS: %s s, per step (ms): %s" % (result["duration_s"], json.dumps(result["timings_ms"])))
     assert result["probed"] is True, json.dumps(result)
-    assert (result["fix2"], result["fix1"]) == (True, False), json.dumps(result)
+    assert (result["syn_drop_fix"], result["drained_backend_fix"]) == (True, False), json.dumps(result)
     assert result["leftovers_removed"] == sorted(old.values())
     assert [c["backend"] for c in result["reuse"]["connections"]] == ["be1"] * 3
     assert result["drain"]["drained_backend"] == "be1" and result["drain"]["hits_on_drained"] == 3
     assert result["conntrack_entries"] == 3 and result["node"] == "test-node"
     assert set(result["timings_ms"]) == {"preconditions", "cleanup_leftovers", "namespaces_and_links", "agents",
-                                         "director", "fix2", "fix1", "teardown"}
+                                         "director", "syn_drop_fix", "drained_backend_fix", "teardown"}
     # the director's sysctls were written (here: the stand-in files) and read back
     assert (sysctl / "ipv4/vs/conn_reuse_mode").read_text().strip() == "0"
     assert kp.leftover_namespaces(system.list_netns()) == []
@@ -375,3 +378,11 @@ def test_run_probe_end_to_end_without_ipvs(monkeypatch, tmp_path):
     seen = check_result(ipvs_kernel_probe.module_result(result), ipvs_kernel_probe.RETURN, PROBE_KEYED_BY_DATA)[1]
     assert sorted(documented_paths(ipvs_kernel_probe.RETURN) - seen - PROBE_ONLY_ON_FAILURE) == []
     assert open("/proc/sys/net/ipv4/ip_forward").read() == host_forwarding  # written in the director's namespace only
+
+
+def test_the_deprecated_names_carry_the_measured_values_and_reasons():
+    result = kp.with_deprecated_names({"probed": True, "syn_drop_fix": False, "drained_backend_fix": True,
+                                       "syn_drop_fix_reason": "slow", "drained_backend_fix_reason": "no hits"})
+    assert (result["fix2"], result["fix1"], result["fix2_reason"], result["fix1_reason"]) == \
+        (False, True, "slow", "no hits")
+    assert "fix2_reason" not in kp.with_deprecated_names(kp.null_result("not probed"))

@@ -24,11 +24,13 @@ def node(release, build, crm=1, kp="v1.28.4"):
     }
 
 
-def measured(release, build, fix2, fix1, probed=True):
-    return {"probed": probed, "fix2": fix2, "fix1": fix1, "node": "node-a", "measured_at": "2026-12-02T12:00:00Z",
-            "kernel": {"release": release, "build": build},
-            "fix2_reason": "5 of 5 connects from a reused client port took >= 500 ms (median 1031.0 ms, max 1044.0 ms)",
-            "fix1_reason": "0 of 5 new connections from a reused client port reached backend be1 after it was drained"}
+def measured(release, build, syn_drop_fix, drained_backend_fix, probed=True):
+    return {"probed": probed, "syn_drop_fix": syn_drop_fix, "drained_backend_fix": drained_backend_fix,
+            "node": "node-a", "measured_at": "2026-12-02T12:00:00Z", "kernel": {"release": release, "build": build},
+            "syn_drop_fix_reason": ("5 of 5 connects from a reused client port took >= 500 ms (median 1031.0 ms, "
+                                    "max 1044.0 ms)"),
+            "drained_backend_fix_reason": ("0 of 5 new connections from a reused client port reached backend be1 "
+                                           "after it was drained")}
 
 
 def with_probe(facts, probe):
@@ -44,9 +46,9 @@ def test_lab_kernel_without_known_kernels_entry_gets_the_measured_verdict_and_a_
     # the version rules call 6.1 fixed; the lab kernel has the pre-5.9 condition
     assert classify(LAB)["verdict"] == "safe"
     result = classify(with_probe(LAB, measured("6.1.192-ipvs-prefix-lab", LAB_BUILD, False, True)))
-    assert (result["verdict"], result["kernel_fix"], result["weight0_fix"]) == ("problem2", False, True)
+    assert (result["verdict"], result["syn_drop_fix"], result["drained_backend_fix"]) == ("problem2", False, True)
     assert (result["mitigation"], result["pin_value"]) == ("pin_sysctl", 0)
-    reason = next(r for r in result["reasons"] if r["rule"] == "measured_fix2")
+    reason = next(r for r in result["reasons"] if r["rule"] == "measured_syn_drop_fix")
     assert reason["confidence"] == "measured"
     assert "measured on node-a at 2026-12-02T12:00:00Z" in reason["text"] and "median 1031.0 ms" in reason["text"]
     assert any("report it upstream" in warning and "measured on node-a" in warning for warning in result["warnings"])
@@ -54,16 +56,17 @@ def test_lab_kernel_without_known_kernels_entry_gets_the_measured_verdict_and_a_
 
 def test_measurement_settles_an_undocumented_vendor_build():
     rhel = node("4.18.0-477.el8.x86_64", RHEL_BUILD, kp="v1.20.15")
-    assert classify(rhel)["kernel_fix"] is None
+    assert classify(rhel)["syn_drop_fix"] is None
     result = classify(with_probe(rhel, measured("4.18.0-477.el8.x86_64", RHEL_BUILD, True, True)))
-    assert (result["verdict"], result["kernel_fix"]) == ("safe", True)
+    assert (result["verdict"], result["syn_drop_fix"]) == ("safe", True)
     assert not any("upstream" in warning for warning in result["warnings"])  # filling a gap is no disagreement
 
 
 def test_measurement_outranks_a_site_entry_too():
-    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "fix2": True, "fix1": True}]}
+    policy = {"known_kernels": [{"name": "lab", "release_regex": "-ipvs-prefix-lab", "syn_drop_fix": True,
+                                 "drained_backend_fix": True}]}
     result = classify(with_probe(LAB, measured("6.1.192-ipvs-prefix-lab", LAB_BUILD, False, True)), policy)
-    assert result["kernel_fix"] is False and result["verdict"] == "problem2"
+    assert result["syn_drop_fix"] is False and result["verdict"] == "problem2"
     assert any("known_kernels" in warning for warning in result["warnings"])
 
 
@@ -74,7 +77,7 @@ def test_measurement_outranks_a_site_entry_too():
 ])
 def test_a_measurement_of_another_build_is_not_applied(release, build):
     result = classify(with_probe(LAB, measured(release, build, False, False)))
-    assert (result["verdict"], result["kernel_fix"]) == ("safe", True)
+    assert (result["verdict"], result["syn_drop_fix"]) == ("safe", True)
     assert any("not applied" in warning for warning in result["warnings"])
 
 
@@ -82,7 +85,7 @@ def test_a_node_without_build_string_takes_no_measurement():
     facts = copy.deepcopy(LAB)
     facts["kernel"]["build"] = None
     result = classify(with_probe(facts, measured("6.1.192-ipvs-prefix-lab", LAB_BUILD, False, True)))
-    assert result["kernel_fix"] is True and any("not applied" in warning for warning in result["warnings"])
+    assert result["syn_drop_fix"] is True and any("not applied" in warning for warning in result["warnings"])
 
 
 def test_a_probe_that_measured_nothing_changes_nothing_and_says_why():
@@ -96,13 +99,13 @@ def test_a_probe_that_measured_nothing_changes_nothing_and_says_why():
 def test_one_fix_measured_the_other_left_to_knowledge():
     rhel = node("4.18.0-477.el8.x86_64", RHEL_BUILD, kp="v1.20.15", crm=0)
     result = classify(with_probe(rhel, measured("4.18.0-477.el8.x86_64", RHEL_BUILD, None, True)))
-    assert (result["kernel_fix"], result["weight0_fix"]) == (None, True)
-    assert "measured_fix2_unknown" in [r["rule"] for r in result["reasons"]]
+    assert (result["syn_drop_fix"], result["drained_backend_fix"]) == (None, True)
+    assert "measured_syn_drop_fix_unknown" in [r["rule"] for r in result["reasons"]]
 
 
-@pytest.mark.parametrize("probe", [None, {}, "fix2=true", ["x"], {"probed": "yes"}])
+@pytest.mark.parametrize("probe", [None, {}, "syn_drop_fix=true", ["x"], {"probed": "yes"}])
 def test_malformed_probe_input_changes_nothing(probe):
-    fixes = {"fix2": True, "fix1": True}
+    fixes = {"syn_drop_fix": True, "drained_backend_fix": True}
     got, _notes, _warnings = overlay_measured_fixes(fixes, probe, {"release": "6.1.192-ipvs-prefix-lab",
                                                                    "build": LAB_BUILD})
     assert got == fixes
@@ -110,6 +113,20 @@ def test_malformed_probe_input_changes_nothing(probe):
 
 def test_non_boolean_measured_values_are_ignored_with_a_warning():
     probe = measured("6.1.192-ipvs-prefix-lab", LAB_BUILD, "false", 0)
-    got, _notes, warnings = overlay_measured_fixes({"fix2": True, "fix1": True}, probe, LAB["kernel"])
-    assert got == {"fix2": True, "fix1": True}
+    got, _notes, warnings = overlay_measured_fixes({"syn_drop_fix": True, "drained_backend_fix": True}, probe, LAB["kernel"])
+    assert got == {"syn_drop_fix": True, "drained_backend_fix": True}
     assert len(warnings) == 2
+
+
+def test_a_probe_result_with_the_deprecated_names_still_counts():
+    """A probe result kept from before 1.1.0 has fix2/fix1 and their reasons only."""
+    new = measured("6.1.192-ipvs-prefix-lab", LAB_BUILD, False, True)
+    old = dict((key, value) for key, value in new.items() if "_fix" not in key)
+    old.update(fix2=False, fix1=True, fix2_reason=new["syn_drop_fix_reason"],
+               fix1_reason=new["drained_backend_fix_reason"])
+    known = {"syn_drop_fix": True, "drained_backend_fix": None}
+    got, notes, _warnings = overlay_measured_fixes(known, old, LAB["kernel"])
+    assert got == {"syn_drop_fix": False, "drained_backend_fix": True}
+    rules = [rule for rule, _text, _source, _confidence in notes]
+    assert rules == ["measured_syn_drop_fix", "measured_drained_backend_fix"]
+    assert "1031.0 ms" in notes[0][1]

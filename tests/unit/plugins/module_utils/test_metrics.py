@@ -59,11 +59,11 @@ def test_demo_node_metrics_parse_and_match_the_facts(tmp_path, name):
     if expect["verdict"] == "not_applicable":
         assert "ipvs_reuse_kernel_fix" not in samples
     else:
-        fix = one(samples, "ipvs_reuse_kernel_fix", fix="reuse", commit="f0a5e4d7a594")
-        if "kernel_fix" in expect and expect["kernel_fix"] is None:
+        fix = one(samples, "ipvs_reuse_kernel_fix", fix="syn_drop_fix", commit="f0a5e4d7a594")
+        if "syn_drop_fix" in expect and expect["syn_drop_fix"] is None:
             assert math.isnan(fix)
-        elif "kernel_fix" in expect:
-            assert fix == (1.0 if expect["kernel_fix"] else 0.0)
+        elif "syn_drop_fix" in expect:
+            assert fix == (1.0 if expect["syn_drop_fix"] else 0.0)
 
     live = facts["sysctl"].get("conn_reuse_mode")
     if isinstance(live, int):
@@ -97,7 +97,7 @@ def test_persisted_value_is_exported(tmp_path):
 def test_label_values_are_escaped():
     facts = {"kernel": {"release": 'odd"kernel\\build\nline'}, "os": {"id": "x"},
              "kube_proxy": {"mode": "ipvs", "version": "v1.28.4"},
-             "classification": {"verdict": "safe", "mitigation": "none", "kernel_fix": True}}
+             "classification": {"verdict": "safe", "mitigation": "none", "syn_drop_fix": True}}
     samples = parse(render_metrics(facts, labels={"cluster": 'pr"od'}))
     labels = samples["ipvs_reuse_node_info"][0][0]
     assert labels["kernel"] == 'odd"kernel\\build\nline'

@@ -44,11 +44,11 @@ def rules(result):
 
 # (id, facts, verdict, starts, mitigation, after-boot conn_reuse_mode)
 ENGINE_TABLE = [
-    ("no sysctl file: kernel default 1, kp 1.28 leaves it on 5.10.70 (FIX2)",
+    ("no sysctl file: kernel default 1, kp 1.28 leaves it on 5.10.70 (syn_drop_fix)",
      image_facts(upstream="5.10.70"), "safe", None, "none", 1),
-    ("sysctl file pins 0, kp 1.28 leaves it on 5.10.70 (no FIX1)",
+    ("sysctl file pins 0, kp 1.28 leaves it on 5.10.70 (no drained_backend_fix)",
      image_facts(upstream="5.10.70", persisted={"conn_reuse_mode": "0"}), "problem1", "after_reboot", "pin_sysctl", 0),
-    ("sysctl file pins 0 on 6.1 (FIX1, kube-proxy sets expire_nodest_conn=1): row 6",
+    ("sysctl file pins 0 on 6.1 (drained_backend_fix, kube-proxy sets expire_nodest_conn=1): row 6",
      image_facts(kernel="6.1.0-18-amd64", persisted={"conn_reuse_mode": "0"}), "safe", None, "none", 0),
     ("sysctl file pins 1 on 5.4 focal ABI 150: kube-proxy 1.21 writes 0 anyway, both fixes (row 6)",
      image_facts(kernel="5.4.0-150-generic", kp="v1.21.14", persisted={"conn_reuse_mode": "1"}),
@@ -178,7 +178,7 @@ IMAGE_TABLE = [
      fleetgen.ubuntu_focal_image({"5.4.0-1103-aws": ("5.4.0-1103.111", "5.4.231")}, "5.4.0-1103-aws",
                                  sysctl_d={"60-ipvs.conf": "net.ipv4.vs.conn_reuse_mode = 0\n"}, files=KP_UNIT),
      "v1.28.4", "5.4.0-1103-aws", "the kernel the /boot/vmlinuz link names", "5.4.231", "safe"),
-    ("no sysctl file on the same cloud flavour, kube-proxy 1.10 leaves the default 1 (FIX2: safe)",
+    ("no sysctl file on the same cloud flavour, kube-proxy 1.10 leaves the default 1 (syn_drop_fix: safe)",
      fleetgen.ubuntu_focal_image({"5.4.0-1103-aws": ("5.4.0-1103.111", "5.4.231")}, "5.4.0-1103-aws",
                                  files=KP_UNIT),
      "v1.10.13", "5.4.0-1103-aws", "the kernel the /boot/vmlinuz link names", "5.4.231", "safe"),
@@ -204,7 +204,7 @@ def test_real_layout_image(tmp_path, spec, kp, release, selection, upstream, ver
 
 def test_sysctl_file_pin_versus_no_pin(tmp_path):
     """The boot-time value is the image's file where one sets it (last in systemd-sysctl order), else 1."""
-    # focal's HWE 5.13 (>= 5.9: kube-proxy 1.28 leaves the value; 5.13.y got no stable FIX1 backport)
+    # focal's HWE 5.13 (>= 5.9: kube-proxy 1.28 leaves the value; 5.13.y got no stable drained_backend_fix backport)
     base = dict(releases={"5.13.0-52-generic": ("5.13.0-52.59~20.04.1", "5.13.19")}, booted="5.13.0-52-generic",
                 files=KP_UNIT)
     pinned = fleetgen.ubuntu_focal_image(sysctl_d={"50-a.conf": "net.ipv4.vs.conn_reuse_mode = 1\n",

@@ -94,7 +94,7 @@ def test_kernel_fix_regressed_fires_when_a_node_boots_an_unfixed_kernel(tmp_path
     """One node, assessed on an up-to-date Ubuntu 20.04 kernel for an hour, then on an old focal kernel (a rollback
     to an older build): the series are what the module's metrics code writes for each of the two assessments."""
     before, after = demo_facts(tmp_path, "ubuntu2004-kp121"), demo_facts(tmp_path, "ubuntu2004-old-kernel")
-    assert before["classification"]["kernel_fix"] is True and after["classification"]["kernel_fix"] is False
+    assert before["classification"]["syn_drop_fix"] is True and after["classification"]["syn_drop_fix"] is False
     values = {}
     for facts in (before, after):
         for metric, selector, value in series_of(render_metrics(facts, timestamp=0), "node-a"):
@@ -106,7 +106,7 @@ def test_kernel_fix_regressed_fires_when_a_node_boots_an_unfixed_kernel(tmp_path
             "NaN" if math.isnan(value) else repr(value) for value in (first, second))})
         if series.startswith("ipvs_reuse_kernel_fix{") and first == 1 and second == 0:
             lost.append(dict(re.findall(r'(\w+)="([^"]*)"', series)))
-    assert sorted(fix["fix"] for fix in lost) == ["reuse", "weight0"], values
+    assert sorted(fix["fix"] for fix in lost) == ["drained_backend_fix", "syn_drop_fix"], values
     regressed = [expected("IpvsReuseKernelFixRegressed", severity="critical", **fix) for fix in lost]
     promtool_test_rules(tmp_path, input_series, [
         {"eval_time": "30m", "alertname": "IpvsReuseKernelFixRegressed", "exp_alerts": []},

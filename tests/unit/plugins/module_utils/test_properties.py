@@ -32,7 +32,7 @@ CONFIDENCES = ("measured", "verified", "inferred", "user", "observed", "assumed"
 def assert_valid(result):
     assert result["verdict"] in K.VERDICTS
     assert result["mitigation"] in VALID_PAIRS[result["verdict"]]
-    assert result["kernel_fix"] in (True, False, None)
+    assert result["syn_drop_fix"] in (True, False, None)
     assert result["reasons"] and all(set(reason) == {"rule", "text", "source", "confidence"}
                                      and reason["confidence"] in CONFIDENCES for reason in result["reasons"])
     if result["mitigation"] == "pin_sysctl":
@@ -65,7 +65,8 @@ policy_strategy = st.fixed_dictionaries({}, optional={
     "fallback_mitigation": st.sampled_from(["os_upgrade", "switch_iptables"]),
     "known_kernels": st.lists(st.fixed_dictionaries(
         {"release_regex": st.sampled_from(["^5", "lab", r"^4\.19\.", "el7"])},
-        optional={"fix2": st.sampled_from([True, False, None]), "fix1": st.sampled_from([True, False, None])}),
+        optional={"syn_drop_fix": st.sampled_from([True, False, None]),
+                  "drained_backend_fix": st.sampled_from([True, False, None])}),
         max_size=3),
 })
 

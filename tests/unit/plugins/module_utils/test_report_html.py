@@ -259,13 +259,13 @@ def test_present_versus_latent_warnings_and_confidence_in_html_and_markdown():
 def test_markdown_why_moves_domain_table_rows_out_of_the_text():
     from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import fleet_markdown
     classification = {"verdict": "problem1", "mitigation": "os_upgrade", "starts": "now",
-                      "reasons": [{"rule": "row1", "text": "conn_reuse_mode=0 on a kernel without FIX1 (rows 2/3)",
+                      "reasons": [{"rule": "row1", "text": "conn_reuse_mode=0 on a kernel without drained_backend_fix (rows 2/3)",
                                    "confidence": "inferred"},
                                   {"rule": "gathered", "text": "not a deciding reason"}]}
     report = fleet_report({"n1": {"kernel": {"release": "4.19.0"}, "classification": classification}})
     row = [line for line in fleet_markdown(report).splitlines() if line.startswith("| n1 |")][0]
     assert row.endswith("upgrade the OS or kernel to one with the fix. Reasons: conn_reuse_mode=0 on a kernel without "
-                        "FIX1 (inferred) [row1]. |")
+                        "drained_backend_fix (inferred) [row1]. |")
     assert "rows 2/3" not in row and "not a deciding reason" not in row
     html_page = fleet_html(report)
     assert "domain table rows 2/3" in html_page and "(rows 2/3)" not in html_page

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report import (
-    RUN_SPECIFIC, fleet_markdown, merge_reports, report_stats, run_identity)
+    RUN_SPECIFIC, fleet_markdown, merge_reports, node_record, report_stats, run_identity)
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils.report_html import fleet_html
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -103,3 +103,16 @@ def test_partials_of_different_clusters_refuse(whole):
     with pytest.raises(ValueError, match=r"different clusters \(prod-eu1 in partial 1 \(run awx-job-101\), "
                                          r"prod-us1 in partial 2 \(run awx-job-102\)\)"):
         merge_reports(partials)
+
+
+def test_a_record_reads_a_classification_made_before_the_fixes_were_renamed():
+    old = {"classification": {"verdict": "problem2", "mitigation": "pin_sysctl", "kernel_fix": True,
+                              "weight0_fix": False}}
+    new = {"classification": {"verdict": "problem2", "mitigation": "pin_sysctl", "syn_drop_fix": True,
+                              "drained_backend_fix": False, "kernel_fix": True, "weight0_fix": False}}
+    for facts in (old, new):
+        record = node_record("node-a", facts)
+        assert (record["syn_drop_fix"], record["drained_backend_fix"], record["kernel_fix"]) == (True, False, True)
+    unreachable = node_record("node-b", None)
+    assert (unreachable["syn_drop_fix"], unreachable["drained_backend_fix"], unreachable["kernel_fix"]) == \
+        (None, None, None)

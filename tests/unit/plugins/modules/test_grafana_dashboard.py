@@ -143,7 +143,7 @@ def test_the_panels_the_issue_asks_for_are_there():
     ('ipvs_reuse_mitigation{verdict="problem1"}', "", "has no label verdict"),
     ("sum by (node) (ipvs_reuse_verdict)", "", "label node is on none"),
     ("sum by (verdict) (ipvs_reuse_verdict)", "{{fix}}", "legend uses label fix"),
-    ('ipvs_reuse_kernel_fix{fix=~"reuse|weight1"}', "", "is never 'weight1'"),
+    ('ipvs_reuse_kernel_fix{fix=~"syn_drop_fix|reuse"}', "", "is never 'reuse'"),
 ])
 def test_the_check_catches_what_does_not_exist(written, expr, legend, problem):
     labels, _texts, _facts = written

@@ -31,8 +31,9 @@ CLUSTER = cluster_facts(
                                                                "image": "registry.k8s.io/kube-proxy:v1.28.4"}]}}}}],
     nodes=[{"metadata": {"name": "elrepo-5.4"}, "status": {"nodeInfo": {"kernelVersion": "5.4.0-1"}}}])
 KERNEL_PROBE = {"probed": True, "node": "lab-1", "measured_at": "2026-12-01T10:00:00Z",
-                "kernel": {"release": "5.4.0-1", "build": "#1 SMP"}, "fix2": True, "fix2_reason": "5 of 5 fast",
-                "fix1": None, "fix1_reason": "not measured"}
+                "kernel": {"release": "5.4.0-1", "build": "#1 SMP"}, "syn_drop_fix": True,
+                "syn_drop_fix_reason": "5 of 5 fast", "drained_backend_fix": None,
+                "drained_backend_fix_reason": "not measured"}
 
 
 def facts_task(name, **args):
