@@ -606,8 +606,8 @@ ansible_facts:
               description:
                 - Where the kube-proxy version has no patch number (V(v1.21)) and its minor release behaves differently
                   from one patch range to the next, the node is classified once per range; one entry per range. The
-                  verdict is known when all entries agree; otherwise the worse one is acted on and RV(ansible_facts.ipvs_reuse.classification.settle) says
-                  what decides. Empty otherwise.
+                  verdict is known when all entries agree; otherwise the worse one is acted on and
+                  RV(ansible_facts.ipvs_reuse.classification.settle) says what decides. Empty otherwise.
               returned: always
               type: list
               elements: dict
