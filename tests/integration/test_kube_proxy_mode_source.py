@@ -57,3 +57,44 @@ def test_refuses_where_the_facts_cannot_say_which_file_to_edit(tmp_path):
             assert (tmp_path / "roots" / name / relative).read_text() == text
             assert not (tmp_path / "roots" / name / (relative + ".kubenode-ipvs-reuse.orig")).exists()
     assert "PLAY RECAP" in out and "kube-proxy mode comes from" not in out
+
+
+def rollback(tmp_path, extra_vars):
+    """The role's rollback entry point on one local host, with the node record's paths moved into tmp_path."""
+    inventory = {"all": {"hosts": {"node": {}}, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    play = [{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "Roll back", "ansible.builtin.include_role": {"name": "kubenode.ipvs_reuse.kube_proxy_mode",
+                                                              "tasks_from": "rollback"},
+         "vars": {"kube_proxy_mode_api_host": "nowhere.invalid", "kube_proxy_mode_metrics_url": "http://127.0.0.1:9",
+                  "kube_proxy_mode_backup_dir": str(tmp_path / "backup")}}]}]
+    (tmp_path / "play.json").write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
+                           str(tmp_path / "inventory.json"), str(tmp_path / "play.json"),
+                           "-e", json.dumps(extra_vars)], env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+
+
+def test_rollback_takes_the_source_from_the_node_record(tmp_path):
+    """A k3s record: no ConfigMap step (the API host does not exist), nothing left to restore, the record removed."""
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"source": "k3s", "service": "k3s", "target": "iptables", "files": [
+        {"path": str(tmp_path / "config.yaml"), "kind": "k3s", "syntax": "rancher", "mode": "ipvs"}]}))
+    result = rollback(tmp_path, {"__kube_proxy_mode_node_record": str(record),
+                                 "__kube_proxy_mode_unrecorded_copies": []})
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert "tasks/configmap.yml" not in result.stdout and "tasks/node_files.yml for node" in result.stdout
+    assert not record.exists()
+
+
+def test_rollback_stops_on_copies_without_a_record(tmp_path):
+    (tmp_path / "config.yaml.kubenode-ipvs-reuse.orig").write_text("kube-proxy-arg: [proxy-mode=ipvs]\n")
+    result = rollback(tmp_path, {"__kube_proxy_mode_node_record": str(tmp_path / "none.json"),
+                                 "__kube_proxy_mode_unrecorded_copies": [str(tmp_path / "config.yaml")]})
+    assert result.returncode == 2, result.stdout[-5000:]
+    assert "config.yaml.kubenode-ipvs-reuse.orig, copies kept" in result.stdout
+    assert "Nothing was changed" in result.stdout
+    assert (tmp_path / "config.yaml.kubenode-ipvs-reuse.orig").exists()
