@@ -65,8 +65,8 @@ def rollback(tmp_path, extra_vars):
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
     play = [{"hosts": "all", "gather_facts": False, "tasks": [
-        {"name": "Roll back", "ansible.builtin.include_role": {"name": "kubenode.ipvs_reuse.kube_proxy_mode",
-                                                              "tasks_from": "rollback"},
+        {"name": "Roll back",
+         "ansible.builtin.include_role": {"name": "kubenode.ipvs_reuse.kube_proxy_mode", "tasks_from": "rollback"},
          "vars": {"kube_proxy_mode_api_host": "nowhere.invalid", "kube_proxy_mode_metrics_url": "http://127.0.0.1:9",
                   "kube_proxy_mode_backup_dir": str(tmp_path / "backup")}}]}]
     (tmp_path / "play.json").write_text(json.dumps(play))
