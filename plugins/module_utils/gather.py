@@ -792,9 +792,28 @@ def read_units(node):
             yield reading
 
 
+def _unit_environment_files(node):
+    """The EnvironmentFile= paths of kube-proxy.service (a leading '-' only says the file may be missing)."""
+    paths = []
+    for relative in _unit_files(node):
+        for line in _uncommented(node.read(relative, "kube-proxy unit", required=False) or "", "#;"):
+            key, sep, value = line.strip().partition("=")
+            if not sep or key.strip() != "EnvironmentFile":
+                continue
+            if not value.strip():  # an empty assignment resets the list
+                paths = []
+            for word in value.split():
+                word = word.lstrip("-")
+                if word.startswith("/") and "%" not in word:
+                    paths.append(word.lstrip("/"))
+    return paths
+
+
 def read_flag_files(node):
-    """EnvironmentFile-style flag files (KUBE_PROXY_ARGS="--proxy-mode=ipvs"); comments ignored."""
-    for relative in KUBE_PROXY_FLAG_FILES:
+    """EnvironmentFile-style flag files (KUBE_PROXY_ARGS="--proxy-mode=ipvs"): the usual places, then those the
+    kube-proxy unit names; comments ignored."""
+    named = [relative for relative in _unit_environment_files(node) if relative not in KUBE_PROXY_FLAG_FILES]
+    for relative in KUBE_PROXY_FLAG_FILES + tuple(sorted(set(named), key=named.index)):
         text = node.read(relative, "kube-proxy flags file", required=False)
         if text is None:
             continue

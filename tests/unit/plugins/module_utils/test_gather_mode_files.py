@@ -100,3 +100,17 @@ def test_rows_are_named_once_and_say_what_they_read():
     for row in G.SIGNAL_SOURCES:
         assert callable(row.read) and set(row.proves) <= {"mode", "version"} and row.proves
         assert (row.sets_mode_in is None) == (row.syntax is None)
+
+
+def test_flags_files_the_unit_names(tmp_path):
+    """The unit's EnvironmentFile= (here outside the usual places) is read as a flags file, once."""
+    files = {UNIT: "[Service]\nEnvironmentFile=-/opt/kube/proxy.env\nEnvironmentFile=/etc/default/kube-proxy\n"
+                   "ExecStart=/usr/bin/kube-proxy $KUBE_PROXY_ARGS\n",
+             "opt/kube/proxy.env": 'KUBE_PROXY_ARGS="--proxy-mode=ipvs --v=2"\n',
+             "etc/default/kube-proxy": "# nothing here\n"}
+    root = fleetgen.write_node(str(tmp_path / "node"), dict(BASE, files=files))
+    proxy = G.gather(root)["kube_proxy"]
+    assert proxy["mode_files"] == [{"path": "/opt/kube/proxy.env", "kind": "flags_file", "syntax": "flag",
+                                    "mode": "ipvs"}]
+    assert [signal["source"] for signal in proxy["signals"]] == ["/opt/kube/proxy.env"]
+    assert proxy["mode_source"] == "kube-proxy flags file (/opt/kube/proxy.env)"
