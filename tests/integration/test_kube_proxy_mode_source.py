@@ -8,7 +8,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-import fleetgen  # noqa: E402
+from support import fleetgen  # noqa: E402
 
 OLD = {"kernel": "5.4.0-42-generic", "os": {"ID": "ubuntu", "VERSION_ID": "20.04"},
        "vs": {"conn_reuse_mode": 1, "conntrack": 1, "expire_nodest_conn": 1, "expire_quiescent_template": 1},

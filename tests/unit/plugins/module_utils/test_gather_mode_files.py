@@ -2,7 +2,7 @@
 SIGNAL_SOURCES, the table that reads them (one row per source)."""
 import pytest
 
-import fleetgen
+from support import fleetgen
 from ansible_collections.kubenode.ipvs_reuse.plugins.module_utils import gather as G
 
 BASE = {"kernel": "5.10.0-28-amd64", "os": {"ID": "debian", "VERSION_ID": "11"}, "vs": fleetgen.KUBEPROXY_VS}
