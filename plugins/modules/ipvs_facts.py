@@ -502,7 +502,9 @@ ansible_facts:
                   type: str
                   sample: k3s
                 syntax:
-                  description: How the file writes the mode, V(flag) (C(--proxy-mode=)), V(config) (C(mode:)) or V(rancher) (C(proxy-mode=) in C(kube-proxy-arg)).
+                  description:
+                    - How the file writes the mode, V(flag) (C(--proxy-mode=)), V(config) (C(mode:)) or V(rancher)
+                      (C(proxy-mode=) in C(kube-proxy-arg)).
                   returned: always
                   type: str
                   sample: rancher
