@@ -662,8 +662,8 @@ def _words(line):
     return line.replace("\\", " ").split()
 
 
-def _exec_start_words(text):
-    """Words of the effective ExecStart (systemd: an empty ExecStart= resets, the last one wins)."""
+def _exec_starts(text):
+    """The ExecStart= values of a unit file in order, continuation lines joined."""
     logical, pending = [], ""
     for line in _uncommented(text, "#;"):
         if line.rstrip().endswith("\\"):
@@ -673,12 +673,18 @@ def _exec_start_words(text):
         pending = ""
     if pending:
         logical.append(pending)
-    words = None
+    values = []
     for line in logical:
         key, sep, value = line.strip().partition("=")
         if sep and key.strip() == "ExecStart":
-            words = _words(value) if value.strip() else None
-    return words or []
+            values.append(value)
+    return values
+
+
+def _exec_start_words(text):
+    """Words of the effective ExecStart (systemd: an empty ExecStart= resets, the last one wins)."""
+    values = _exec_starts(text)
+    return _words(values[-1]) if values and values[-1].strip() else []
 
 
 def _yaml_scalar(text, key):
@@ -692,23 +698,31 @@ def _yaml_scalar(text, key):
     return found
 
 
-def _config_mode(node, path, signals, via, base=None):
+# A reader yields one reading per place it found kube-proxy's mode or version. Its row in SIGNAL_SOURCES gives
+# the signal's name and the kind of file the mode is set in; a reading overrides them for a file met on the way
+# (the --config file a unit names). "file" is the path of the file that sets the mode, when there is one.
+def _reading(mode, version, source, file_path=None, **row_overrides):
+    reading = {"mode": _clean_mode(mode) if mode is not None else None, "version": version, "source": source,
+               "file": file_path}
+    reading.update(row_overrides)
+    return reading
+
+
+def _config_reading(node, path, via, base=None, sets_mode_in="config_file"):
+    """The mode: line of a KubeProxyConfiguration file, as a reading (None when the file has no mode line)."""
     text = node.read(path, "kube-proxy config file", base=base)
     if text is None:
-        return
+        return None
     mode = _yaml_scalar(text, "mode")
-    if mode is not None:
-        source = path if base is None else "/%s%s" % (base, "/" + path.lstrip("/"))
-        signals.append({"signal": "kube-proxy config file (%s)" % via, "mode": mode or "iptables",
-                        "version": None, "source": source})
+    if mode is None:
+        return None
+    source = path if base is None else "/%s%s" % (base, "/" + path.lstrip("/"))
+    # mode "" is kube-proxy's default, iptables; already cleaned by _yaml_scalar
+    return {"signal": "kube-proxy config file (%s)" % via, "mode": mode or "iptables", "version": None,
+            "source": source, "file": "/" + path.lstrip("/"), "sets_mode_in": sets_mode_in, "syntax": "config"}
 
 
-def _signal(signals, signal, mode, version, source):
-    signals.append({"signal": signal, "mode": _clean_mode(mode) if mode is not None else None,
-                    "version": version, "source": source})
-
-
-def read_process(node, signals):
+def read_process(node):
     for relative in node.glob("proc/[0-9]*/cmdline"):
         raw = node.read(relative, required=False)
         if not raw:
@@ -716,21 +730,24 @@ def read_process(node, signals):
         argv = [arg for arg in raw.split("\0") if arg][:512]
         if not argv or argv[0].rpartition("/")[2] != "kube-proxy":
             continue
-        mode = _flag_values(argv, "proxy-mode")
-        _signal(signals, "kube-proxy process flags", mode, None, "/" + relative)
+        yield _reading(_flag_values(argv, "proxy-mode"), None, "/" + relative)
         config = _flag_values(argv, "config")
         if config:
-            # the path is the process's own: read it through its root (/proc/<pid>/root), inside ours
+            # the path is the process's own: read it through its root (/proc/<pid>/root), inside ours. The file
+            # is where the running process took its mode from, not where the node's configuration sets it (for a
+            # kubeadm pod it is the ConfigMap, mounted), so it names no file to edit.
             proc_root = relative.rpartition("/")[0] + "/root"
             if node.live_root:
-                _config_mode_live(node, proc_root, config, signals)
+                reading = _config_mode_live(node, proc_root, config)
             else:  # a fixture's process without a root directory is a host process
-                _config_mode(node, config, signals, "--config of the running process",
-                             base=proc_root if node.isdir(proc_root) else None)
+                reading = _config_reading(node, config, "--config of the running process",
+                                          base=proc_root if node.isdir(proc_root) else None, sets_mode_in=None)
+            if reading:
+                yield reading
         return
 
 
-def _config_mode_live(node, proc_root, config, signals):
+def _config_mode_live(node, proc_root, config):
     """On the live node /proc/<pid>/root is a kernel link into the process's mount namespace."""
     sub = NodeRoot("/" + proc_root, node.deadline)
     sub.live_root = False  # confine the walk to the process's root
@@ -738,13 +755,12 @@ def _config_mode_live(node, proc_root, config, signals):
         os.stat(sub.root)
     except OSError:
         node._note("kube-proxy config file", proc_root, "process root not readable")
-        return
-    found = []
-    _config_mode(sub, config.lstrip("/"), found, "--config of the running process")
+        return None
+    reading = _config_reading(sub, config.lstrip("/"), "--config of the running process", sets_mode_in=None)
     node.missing.extend(sub.missing)
-    for signal in found:
-        signal["source"] = "/%s%s" % (proc_root, config if config.startswith("/") else "/" + config)
-        signals.append(signal)
+    if reading:
+        reading["source"] = "/%s%s" % (proc_root, config if config.startswith("/") else "/" + config)
+    return reading
 
 
 def _unit_files(node):
@@ -757,24 +773,47 @@ def _unit_files(node):
     return ([unit] if unit else []) + [dropins[name] for name in sorted(dropins)]
 
 
-def read_units(node, signals):
+def read_units(node):
     files = _unit_files(node)
     if not files:
         return
-    text = "\n".join(node.read(relative, "kube-proxy unit") or "" for relative in files)
-    words = _exec_start_words(text)
+    texts = [(relative, node.read(relative, "kube-proxy unit") or "") for relative in files]
+    words = _exec_start_words("\n".join(text for _relative, text in texts))
+    # the effective ExecStart is in the last file that assigns ExecStart (a drop-in overrides the unit)
+    owner = next((relative for relative, text in reversed(texts) if _exec_starts(text)), files[-1])
     source = "/" + files[-1] if len(files) == 1 else "/" + " + /".join(files)
     mode = _flag_values(words, "proxy-mode")
     if mode is not None:
-        _signal(signals, "kube-proxy service flags", mode, None, source)
+        yield _reading(mode, None, source, "/" + owner)
     config = _flag_values(words, "config")
     if config:
-        _config_mode(node, config, signals, "--config of the service")
+        reading = _config_reading(node, config, "--config of the service")
+        if reading:
+            yield reading
 
 
-def read_flag_files(node, signals):
-    """EnvironmentFile-style flag files (KUBE_PROXY_ARGS="--proxy-mode=ipvs"); comments ignored."""
-    for relative in KUBE_PROXY_FLAG_FILES:
+def _unit_environment_files(node):
+    """The EnvironmentFile= paths of kube-proxy.service (a leading '-' only says the file may be missing)."""
+    paths = []
+    for relative in _unit_files(node):
+        for line in _uncommented(node.read(relative, "kube-proxy unit", required=False) or "", "#;"):
+            key, sep, value = line.strip().partition("=")
+            if not sep or key.strip() != "EnvironmentFile":
+                continue
+            if not value.strip():  # an empty assignment resets the list
+                paths = []
+            for word in value.split():
+                word = word.lstrip("-")
+                if word.startswith("/") and "%" not in word:
+                    paths.append(word.lstrip("/"))
+    return paths
+
+
+def read_flag_files(node):
+    """EnvironmentFile-style flag files (KUBE_PROXY_ARGS="--proxy-mode=ipvs"): the usual places, then those the
+    kube-proxy unit names; comments ignored."""
+    named = [relative for relative in _unit_environment_files(node) if relative not in KUBE_PROXY_FLAG_FILES]
+    for relative in KUBE_PROXY_FLAG_FILES + tuple(sorted(set(named), key=named.index)):
         text = node.read(relative, "kube-proxy flags file", required=False)
         if text is None:
             continue
@@ -784,10 +823,12 @@ def read_flag_files(node, signals):
                                 if "=--" in line or '="--' in line else line))
         mode = _flag_values(words, "proxy-mode")
         if mode is not None:
-            _signal(signals, "kube-proxy flags file", mode, None, "/" + relative)
+            yield _reading(mode, None, "/" + relative, "/" + relative)
         config = _flag_values(words, "config")
         if config:
-            _config_mode(node, config, signals, "--config of the flags file")
+            reading = _config_reading(node, config, "--config of the flags file")
+            if reading:
+                yield reading
 
 
 def _manifest_image_version(text):
@@ -803,7 +844,7 @@ def _manifest_image_version(text):
     return None
 
 
-def read_manifests(node, signals):
+def read_manifests(node):
     for relative in KUBE_PROXY_MANIFESTS:
         text = node.read(relative, "kube-proxy static pod", required=False)
         if text is None:
@@ -811,11 +852,13 @@ def read_manifests(node, signals):
         words = []
         for line in _uncommented(text):
             words.extend(word.strip(",[]") for word in line.replace("- ", " ").split())
-        _signal(signals, "kube-proxy static pod manifest", _flag_values(words, "proxy-mode"),
-                _manifest_image_version(text), "/" + relative)
+        # RKE2 writes its manifest from its config.yaml at each start: that file, not this one, sets the mode
+        rke2 = relative.startswith("var/lib/rancher/")
+        yield _reading(_flag_values(words, "proxy-mode"), _manifest_image_version(text), "/" + relative,
+                       None if rke2 else "/" + relative)
 
 
-def read_k3s(node, signals):
+def read_k3s(node):
     for pattern in K3S_CONFIGS:
         for relative in node.glob(pattern):
             words = []
@@ -823,10 +866,11 @@ def read_k3s(node, signals):
                 words.extend(word.strip(",[]\"'") for word in line.replace(":", " ").split())
             mode = _flag_values(words, "proxy-mode")
             if mode is not None:
-                _signal(signals, "k3s/RKE2 kube-proxy-arg", mode, None, "/" + relative)
+                # etc/rancher/<k3s|rke2>/...: the distribution whose service reads the file
+                yield _reading(mode, None, "/" + relative, "/" + relative, sets_mode_in=relative.split("/")[2])
 
 
-def read_pod_logs(node, signals):
+def read_pod_logs(node):
     logs = [(node.mtime(relative), relative) for relative in node.glob(KUBE_PROXY_POD_LOGS)]
     logs = [item for item in logs if item[0] is not None]  # dangling or looping links drop out
     if not logs:
@@ -844,11 +888,52 @@ def read_pod_logs(node, signals):
                     version = _version_token(line[at + len(marker):])
                     break
     if mode or version:
-        _signal(signals, "kube-proxy pod log", mode, version, "/" + newest)
+        yield _reading(mode, version, "/" + newest)
 
 
-# One row per kube-proxy signal source, in precedence order after the caller and the live endpoint.
-SIGNAL_READERS = (read_process, read_units, read_flag_files, read_manifests, read_k3s, read_pod_logs)
+class SignalSource:
+    """One row of SIGNAL_SOURCES: where kube-proxy's mode or version can be read on a node.
+
+    ``signal`` names the signal in the facts; ``read(node)`` yields the readings; ``proves`` says what a reading
+    can carry (``mode``, ``version``); ``sets_mode_in`` is the kind of file the mode is set in, reported in
+    ``kube_proxy.mode_files`` for the kube_proxy_mode role (None: the source shows the mode, it does not set it);
+    ``syntax`` is how that file writes the mode (``flag`` --proxy-mode=, ``config`` mode:, ``rancher``
+    kube-proxy-arg proxy-mode=)."""
+
+    __slots__ = ("name", "signal", "read", "proves", "sets_mode_in", "syntax")
+
+    def __init__(self, name, signal, read, proves, sets_mode_in=None, syntax=None):
+        self.name, self.signal, self.read, self.proves = name, signal, read, proves
+        self.sets_mode_in, self.syntax = sets_mode_in, syntax
+
+
+# One row per kube-proxy signal source, in precedence order after the caller and the live endpoint: a new source
+# is a reader and a row. A k3s/RKE2 reading names its kind (k3s or rke2) from its path.
+SIGNAL_SOURCES = (
+    SignalSource("process", "kube-proxy process flags", read_process, ("mode",)),
+    SignalSource("unit", "kube-proxy service flags", read_units, ("mode",), "unit", "flag"),
+    SignalSource("flags_file", "kube-proxy flags file", read_flag_files, ("mode",), "flags_file", "flag"),
+    SignalSource("static_pod", "kube-proxy static pod manifest", read_manifests, ("mode", "version"),
+                 "static_pod", "flag"),
+    SignalSource("rancher_config", "k3s/RKE2 kube-proxy-arg", read_k3s, ("mode",), "k3s", "rancher"),
+    SignalSource("pod_log", "kube-proxy pod log", read_pod_logs, ("mode", "version")),
+)
+
+
+def read_signal_sources(node, signals, mode_files):
+    """Run every row of SIGNAL_SOURCES: append its signals, and each file that sets the mode once."""
+    for row in SIGNAL_SOURCES:
+        for reading in row.read(node):
+            signals.append({"signal": reading.get("signal", row.signal),
+                            "mode": reading["mode"] if "mode" in row.proves else None,
+                            "version": reading["version"] if "version" in row.proves else None,
+                            "source": reading["source"]})
+            kind = reading.get("sets_mode_in", row.sets_mode_in)
+            path = reading.get("file")
+            if kind and path and reading["mode"] is not None \
+                    and path not in [known["path"] for known in mode_files]:
+                mode_files.append({"path": path, "kind": kind, "syntax": reading.get("syntax", row.syntax),
+                                   "mode": reading["mode"]})
 
 
 def gather_endpoint(metrics_url, http_get, signals, missing):
@@ -910,8 +995,8 @@ def _gather(node, root, proxy_mode, kube_proxy_version, metrics_url, http_get):
                         "version": kube_proxy_version or None, "source": "module options"})
     if root in ("/", "") and metrics_url and http_get is not None:
         gather_endpoint(metrics_url, http_get, signals, node.missing)
-    for reader in SIGNAL_READERS:
-        reader(node, signals)
+    mode_files = []
+    read_signal_sources(node, signals, mode_files)
 
     live = _has_live_proc(node)
     mode_signal = next((signal for signal in signals if signal["mode"] is not None), None)
@@ -936,6 +1021,7 @@ def _gather(node, root, proxy_mode, kube_proxy_version, metrics_url, http_get):
             "version_source": ("%s (%s)" % (version_signal["signal"], version_signal["source"]))
             if version_signal else None,
             "signals": signals,
+            "mode_files": mode_files,
         },
     }
     facts["missing"] = node.missing

@@ -478,6 +478,41 @@ ansible_facts:
                   returned: always
                   type: str
                   sample: /etc/kubernetes/manifests/kube-proxy.yaml
+            mode_files:
+              description:
+                - The node's files that set kube-proxy's mode, in precedence order; empty when no file sets it
+                  (kubeadm's ConfigMap, a running process only). The P(kubenode.ipvs_reuse.kube_proxy_mode#role) role
+                  edits these files.
+              returned: when gathering finished
+              type: list
+              elements: dict
+              contains:
+                path:
+                  description: The file, as a path on the node.
+                  returned: always
+                  type: str
+                  sample: /etc/rancher/k3s/config.yaml.d/50-proxy.yaml
+                kind:
+                  description:
+                    - V(unit) the C(kube-proxy.service) unit or drop-in holding the effective C(ExecStart),
+                      V(flags_file) a flags file (also one the unit names in C(EnvironmentFile=)), V(config_file) the
+                      C(--config) file they name, V(k3s) or V(rke2) a C(config.yaml) or C(config.yaml.d) file,
+                      V(static_pod) a kube-proxy static pod manifest.
+                  returned: always
+                  type: str
+                  sample: k3s
+                syntax:
+                  description:
+                    - How the file writes the mode, V(flag) (C(--proxy-mode=)), V(config) (C(mode:)) or V(rancher)
+                      (C(proxy-mode=) in C(kube-proxy-arg)).
+                  returned: always
+                  type: str
+                  sample: rancher
+                mode:
+                  description: The mode the file sets.
+                  returned: always
+                  type: str
+                  sample: ipvs
         cluster:
           description: What the cluster said (O(cluster)), as merged into RV(ansible_facts.ipvs_reuse.kube_proxy).
           returned: when O(cluster) is given
