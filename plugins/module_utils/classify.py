@@ -388,8 +388,8 @@ def classify(facts, policy=None):
 
 def _patch_branches(facts):
     """The patch ranges a kube-proxy version without a patch number ("v1.21") spans, where its line changed
-    behaviour inside that minor release: [(label, exact version text, confidence)], one per range; [] where the version has a
-    patch number, cannot be parsed, or its minor release behaves one way."""
+    behaviour inside that minor release: [(label, exact version text, confidence)], one per range; [] where the
+    version has a patch number, cannot be parsed, or its minor release behaves one way."""
     proxy = _section(facts, "kube_proxy") if isinstance(facts, dict) else {}
     text = _str_or_none(proxy.get("version"))
     version = parse_version(text)
@@ -521,7 +521,6 @@ def _classify(facts, policy):
     proxy_source = _str_or_none(proxy.get("version_source")) or "kube_proxy.version"
     if proxy_version_text and proxy_version is None:
         warnings.append("kube-proxy version %r cannot be parsed; treated as unknown" % proxy_version_text)
-    settle = None
     if proxy_version is not None and proxy_line is not None and not _PATCH_GIVEN_RE.match(proxy_version_text):
         # A minor release whose patch releases differ is classified once per patch range (_classify_branches);
         # here every patch release of the line behaves the same.
@@ -531,7 +530,7 @@ def _classify(facts, policy):
 
     if facts.get("live") is False:
         return _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, proxy_line,
-                               proxy_version_text, proxy_source, settle)
+                               proxy_version_text, proxy_source)
 
     conn_reuse_mode_missing = (sysctl.get("conn_reuse_mode") is None
                                and _section(facts, "sysctl_errors").get("conn_reuse_mode") in (None, "missing"))
@@ -615,7 +614,6 @@ def _classify(facts, policy):
     if verdict in ("problem1", "problem2"):
         result["starts"] = next({"live": "now"}.get(name, name) for name in
                                 ("live", "after_kube_proxy_restart", "after_reboot") if classified[name][0] == verdict)
-    result["settle"] = settle
     return result
 
 
@@ -764,7 +762,7 @@ def _boot_values(facts, reasons):
 
 
 def _classify_image(facts, policy, reasons, warnings, mode, configured, release, kernel_version, proxy_line,
-                    proxy_version_text, proxy_source, settle):
+                    proxy_version_text, proxy_source):
     """An offline image (no live /proc): its only state is the one it boots into, after kube-proxy's first start.
 
     The result's only state is ``after_reboot`` (for an image: from its first boot), and ``starts`` is
@@ -823,7 +821,6 @@ def _classify_image(facts, policy, reasons, warnings, mode, configured, release,
                      switch=switch if state_fixes["after_reboot"] is not fixes else None)
     if verdict in ("problem1", "problem2"):
         result["starts"] = "after_reboot"
-    result["settle"] = settle
     return result
 
 
