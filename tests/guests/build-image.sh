@@ -10,7 +10,7 @@
 #   release     the kernel release string of that kernel
 # The directory name carries a hash of this script and of the guests' SSH public key: edit the
 # recipe below and the next run builds a new image; otherwise the cached one is reused.
-# Only deb.debian.org (or KUBENODE_DEBIAN_MIRROR) is contacted. Needs root (debootstrap).
+# Only the Debian mirror of this machine's apt sources (or KUBENODE_DEBIAN_MIRROR) is contacted. Needs root (debootstrap).
 # shellcheck source=tests/guests/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -37,6 +37,7 @@ trap 'rm -rf "${work}"' EXIT
 root="${work}/rootfs"
 started=${SECONDS}
 
+[[ -n "${MIRROR}" ]] || die "no Debian mirror found in this machine's apt sources; set KUBENODE_DEBIAN_MIRROR"
 log "debootstrap ${suite} from ${MIRROR}"
 debootstrap --variant=minbase --include="${packages}" "${suite}" "${root}" "${MIRROR}" \
     > "${work}/debootstrap.log" 2>&1 || { tail -30 "${work}/debootstrap.log" >&2; die "debootstrap ${suite} failed"; }

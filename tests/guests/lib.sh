@@ -11,7 +11,17 @@ GUESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "${GUESTS_DIR}/../.." && pwd)"
 CACHE="${KUBENODE_CACHE:-${HOME}/.cache/kubenode-ipvs-reuse}"
 RUN_DIR="${CACHE}/run"
-MIRROR="${KUBENODE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror: KUBENODE_DEBIAN_MIRROR, else the first main-archive URI of this machine's own apt sources
+# (deb822 .sources files, then sources.list); no mirror host is written down in the repository.
+apt_debian_mirror() {
+    local uri
+    uri=$( { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -E 's/^URIs:[[:space:]]*//' | tr ' ' '\n'
+             grep -hE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+                 | sed -E 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/'
+           } | grep -E '^https?://' | grep -vE 'security|updates|backports' | head -n 1)
+    printf '%s\n' "${uri%/}"
+}
+MIRROR="${KUBENODE_DEBIAN_MIRROR:-$(apt_debian_mirror)}"
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
